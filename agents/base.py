@@ -1,0 +1,101 @@
+"""The one interface every model backend implements, and the registry that builds backends from configs.
+
+A backend takes a batch of :class:`~agents.types.GenerationRequest` and returns one typed result per request,
+in order. Backends that talk to servers bound their own concurrency; backends that run a local model batch the
+requests themselves. Third-party backends register under the entry-point group ``tribunal.backends``.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+from typing import Any, ClassVar
+
+from agents.types import CallFailure, Completion, GenerationRequest
+from configs.schema import ModelSpec
+
+GenerationOutput = Completion | CallFailure
+
+
+class Backend(abc.ABC):
+    """A model reached through some runtime. Subclasses set ``kind`` and implement :meth:`generate`."""
+
+    kind: ClassVar[str]
+    description: ClassVar[str] = ""
+    supports_json_schema: ClassVar[bool] = False
+    supports_logprobs: ClassVar[bool] = False
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def identity(self) -> dict[str, Any]:
+        """What determines this backend's outputs; part of every content key."""
+        return self.spec.identity()
+
+    @abc.abstractmethod
+    async def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationOutput]:
+        """Answer every request; one result per request, in order. Never raises for a failed call."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections or models."""
+
+
+_REGISTRY: dict[str, type[Backend]] = {}
+_BUILTINS = {
+    "embedded": "agents.embedded:EmbeddedBackend",
+    "openai": "agents.openai_compat:OpenAIBackend",
+    "vllm": "agents.vllm_offline:VLLMBackend",
+    "langchain": "agents.langchain_adapter:LangChainBackend",
+    "scripted": "agents.scripted:ScriptedBackend",
+}
+
+
+def register_backend(kind: str) -> Callable[[type[Backend]], type[Backend]]:
+    """Class decorator that registers a backend under ``kind``."""
+
+    def decorate(cls: type[Backend]) -> type[Backend]:
+        cls.kind = kind
+        _REGISTRY[kind] = cls
+        return cls
+
+    return decorate
+
+
+def _load(target: str) -> type[Backend]:
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def backend_class(kind: str) -> type[Backend]:
+    """The class registered for ``kind``: built-in, registered in-process, or an entry point."""
+    if kind in _REGISTRY:
+        return _REGISTRY[kind]
+    if kind in _BUILTINS:
+        return _load(_BUILTINS[kind])
+    for ep in entry_points(group="tribunal.backends"):
+        if ep.name == kind:
+            cls = ep.load()
+            _REGISTRY[kind] = cls
+            return cls
+    known = ", ".join(sorted(available_backends()))
+    raise KeyError(f"unknown backend {kind!r}; known backends: {known}")
+
+
+def available_backends() -> dict[str, str]:
+    """Backend kinds and where they come from, without importing heavy runtimes."""
+    found = {kind: target for kind, target in _BUILTINS.items()}
+    found.update({kind: f"{cls.__module__}:{cls.__qualname__}" for kind, cls in _REGISTRY.items()})
+    for ep in entry_points(group="tribunal.backends"):
+        found.setdefault(ep.name, ep.value)
+    return found
+
+
+def create_backend(spec: ModelSpec, **kwargs: Any) -> Backend:
+    """Build the backend a :class:`ModelSpec` names."""
+    return backend_class(spec.backend)(spec, **kwargs)

@@ -1,0 +1,221 @@
+"""Backend for any OpenAI-compatible chat server: OpenAI itself, ``vllm serve``, llama.cpp's server, gateways.
+
+Built on the official ``openai`` AsyncOpenAI client with its own retries switched off: tenacity retries 429,
+5xx, timeouts, dropped connections and malformed bodies, honouring ``Retry-After``/``retry-after-ms``, up to
+``max_retries`` times; then the call is returned as a typed :class:`~agents.types.CallFailure`. Concurrency is
+bounded per backend by ``max_concurrency``.
+
+Options (``options:`` in the model's config):
+    ``max_tokens_param``: ``max_tokens`` (default) or ``max_completion_tokens`` (OpenAI reasoning models).
+    ``retry_base_wait_s`` / ``retry_max_wait_s``: exponential back-off bounds (defaults 0.5 s and 60 s).
+    ``extra_body``: extra JSON fields sent with every request (e.g. vLLM's ``top_k``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from agents.base import Backend, GenerationOutput, register_backend
+from agents.types import CallFailure, Completion, FailureKind, GenerationRequest, TokenLogprob, Usage
+from configs.loader import resolve_env
+from configs.schema import ModelSpec
+
+
+class BadResponse(Exception):
+    """The server answered 2xx with a body that is not a usable chat completion."""
+
+
+def classify(exc: BaseException) -> tuple[FailureKind, bool, int | None]:
+    """Map an exception to (failure kind, retryable, HTTP status)."""
+    if isinstance(exc, openai.APITimeoutError):
+        return FailureKind.TIMEOUT, True, None
+    if isinstance(exc, openai.APIConnectionError):
+        return FailureKind.CONNECTION_ERROR, True, None
+    if isinstance(exc, openai.RateLimitError):
+        return FailureKind.RATE_LIMITED, True, 429
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if status >= 500:
+            return FailureKind.SERVER_ERROR, True, status
+        if status == 408:
+            return FailureKind.TIMEOUT, True, status
+        return FailureKind.CLIENT_ERROR, False, status
+    if isinstance(exc, (BadResponse, openai.APIResponseValidationError, json.JSONDecodeError, ValueError)):
+        return FailureKind.BAD_RESPONSE, True, None
+    if isinstance(exc, asyncio.TimeoutError):
+        return FailureKind.TIMEOUT, True, None
+    return FailureKind.BAD_RESPONSE, False, None
+
+
+def retry_after_seconds(exc: BaseException) -> float | None:
+    """The server's requested wait, from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    if (ms := headers.get("retry-after-ms")) is not None:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _message_payload(request: GenerationRequest) -> list[dict[str, str]]:
+    return [{"role": m.role, "content": m.content} for m in request.messages]
+
+
+@register_backend("openai")
+class OpenAIBackend(Backend):
+    description = "any OpenAI-compatible chat server (OpenAI, vllm serve, llama.cpp server) via the openai client"
+    supports_json_schema = True
+    supports_logprobs = True
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        *,
+        client: AsyncOpenAI | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        config_path: str = "<config>",
+        field_path: str = "models",
+    ) -> None:
+        super().__init__(spec)
+        options = spec.options
+        self._max_tokens_param = options.get("max_tokens_param", "max_tokens")
+        self._base_wait = float(options.get("retry_base_wait_s", 0.5))
+        self._max_wait = float(options.get("retry_max_wait_s", 60.0))
+        self._extra_body = dict(options.get("extra_body", {}))
+        self._sleep = sleep
+        self._semaphore = asyncio.Semaphore(spec.max_concurrency)
+        if client is None:
+            api_key = resolve_env(spec.api_key, path=config_path, field_path=f"{field_path}.api_key")
+            api_key = api_key or os.environ.get("OPENAI_API_KEY") or "not-needed"
+            base_url = resolve_env(spec.base_url, path=config_path, field_path=f"{field_path}.base_url")
+            client = AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=spec.timeout_s, max_retries=0)
+        self._client = client
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        requested = retry_after_seconds(exc) if exc else None
+        if requested is not None:
+            return min(requested, self._max_wait)
+        backoff = self._base_wait * (2 ** (state.attempt_number - 1))
+        return min(self._max_wait, backoff * (0.5 + random.random() / 2))
+
+    def _kwargs(self, request: GenerationRequest) -> dict[str, Any]:
+        s = request.sampling
+        kwargs: dict[str, Any] = {
+            "model": self.spec.model,
+            "messages": _message_payload(request),
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            self._max_tokens_param: s.max_tokens,
+        }
+        if s.seed is not None:
+            kwargs["seed"] = s.seed
+        if s.stop:
+            kwargs["stop"] = list(s.stop)
+        if request.json_schema is not None:
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "reply", "schema": request.json_schema, "strict": True},
+            }
+        if request.top_logprobs is not None:
+            kwargs["logprobs"] = True
+            if request.top_logprobs > 0:
+                kwargs["top_logprobs"] = request.top_logprobs
+        if self._extra_body:
+            kwargs["extra_body"] = self._extra_body
+        return kwargs
+
+    @staticmethod
+    def _parse(response: Any) -> Completion:
+        choices = getattr(response, "choices", None)
+        if not choices:
+            raise BadResponse("the reply has no choices")
+        choice = choices[0]
+        message = getattr(choice, "message", None)
+        finish = choice.finish_reason or "stop"
+        text = getattr(message, "content", None)
+        if text is None and finish != "content_filter":
+            raise BadResponse("the reply's message has no content")
+        logprobs = None
+        content_logprobs = getattr(getattr(choice, "logprobs", None), "content", None)
+        if content_logprobs:
+            logprobs = [
+                TokenLogprob(
+                    token=t.token,
+                    logprob=t.logprob,
+                    top=[(alt.token, alt.logprob) for alt in (t.top_logprobs or [])],
+                )
+                for t in content_logprobs
+            ]
+        usage = getattr(response, "usage", None)
+        return Completion(
+            text=text or "",
+            finish_reason=finish,
+            usage=Usage(
+                prompt_tokens=getattr(usage, "prompt_tokens", None),
+                completion_tokens=getattr(usage, "completion_tokens", None),
+            ),
+            logprobs=logprobs,
+        )
+
+    async def _one(self, request: GenerationRequest) -> GenerationOutput:
+        kwargs = self._kwargs(request)
+        attempts = 0
+        start = time.perf_counter()
+        async with self._semaphore:
+            try:
+                retrying = AsyncRetrying(
+                    stop=stop_after_attempt(self.spec.max_retries + 1),
+                    wait=self._wait,
+                    retry=retry_if_exception(lambda e: classify(e)[1]),
+                    sleep=self._sleep,
+                    reraise=True,
+                )
+                async for attempt in retrying:
+                    with attempt:
+                        attempts = attempt.retry_state.attempt_number
+                        completion = self._parse(await self._client.chat.completions.create(**kwargs))
+            except Exception as exc:  # every failure becomes a typed outcome, never a reply
+                kind, _, status = classify(exc)
+                return CallFailure(
+                    failure=kind,
+                    message=_describe(exc),
+                    status_code=status,
+                    latency_s=time.perf_counter() - start,
+                    attempts=attempts,
+                )
+        return completion.model_copy(update={"latency_s": time.perf_counter() - start, "attempts": attempts})
+
+    async def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationOutput]:
+        return list(await asyncio.gather(*(self._one(r) for r in requests)))
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def _describe(exc: BaseException) -> str:
+    """A one-line description of a failure that never includes request headers (and so no API key)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:500]

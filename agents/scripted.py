@@ -1,0 +1,78 @@
+"""A deterministic backend for tests and dry runs: replies chosen by rules, no model involved.
+
+Options:
+    ``rules``: a list of ``{match: REGEX, reply: TEXT}`` or ``{match: REGEX, failure: KIND}``; the first rule
+        whose regex is found in the conversation (all messages joined by newlines) decides. ``reply`` may use
+        ``{last}``, the last message's text.
+    ``default``: the reply when no rule matches (default ``"OK."``).
+    ``finish_reason``: reported finish reason (default ``stop``).
+    ``delay_s``: simulated latency per call.
+    ``call_log``: a file to which one line per call (its content key) is appended, so that tests can count
+        calls across processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from agents.base import Backend, GenerationOutput, register_backend
+from agents.types import CallFailure, Completion, FailureKind, GenerationRequest, Usage
+from configs.schema import ModelSpec
+
+
+@register_backend("scripted")
+class ScriptedBackend(Backend):
+    description = "deterministic rule-based replies, for tests and dry runs"
+    supports_json_schema = False
+
+    def __init__(self, spec: ModelSpec, **_: object) -> None:
+        super().__init__(spec)
+        options = spec.options
+        self._rules: list[tuple[re.Pattern[str], dict[str, str]]] = []
+        for index, rule in enumerate(options.get("rules", [])):
+            if not isinstance(rule, dict) or "match" not in rule or not ({"reply", "failure"} & rule.keys()):
+                raise ValueError(f"options.rules[{index}] needs 'match' and one of 'reply' or 'failure'")
+            if "failure" in rule:
+                FailureKind(rule["failure"])  # fail early on an unknown kind
+            self._rules.append((re.compile(rule["match"], re.IGNORECASE), rule))
+        self._default = str(options.get("default", "OK."))
+        self._finish = str(options.get("finish_reason", "stop"))
+        self._delay = float(options.get("delay_s", 0.0))
+        log = options.get("call_log")
+        self._call_log = Path(log) if log else None
+        self.calls: list[GenerationRequest] = []
+
+    def _answer(self, request: GenerationRequest) -> GenerationOutput:
+        conversation = "\n".join(m.content for m in request.messages)
+        last = request.messages[-1].content if request.messages else ""
+        for pattern, rule in self._rules:
+            if pattern.search(conversation):
+                if "failure" in rule:
+                    return CallFailure(failure=FailureKind(rule["failure"]), message="scripted failure")
+                return self._completion(rule["reply"].replace("{last}", last), request)
+        return self._completion(self._default.replace("{last}", last), request)
+
+    def _completion(self, text: str, request: GenerationRequest) -> Completion:
+        words = text.split()
+        finish = self._finish
+        if len(words) > request.sampling.max_tokens:
+            text, finish = " ".join(words[: request.sampling.max_tokens]), "length"
+        prompt_tokens = sum(len(m.content.split()) for m in request.messages)
+        return Completion(
+            text=text,
+            finish_reason=finish,
+            usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=len(text.split())),
+            latency_s=self._delay,
+        )
+
+    async def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationOutput]:
+        if self._delay:
+            await asyncio.sleep(self._delay)
+        self.calls.extend(requests)
+        if self._call_log is not None:
+            with self._call_log.open("a", encoding="utf-8") as log:
+                log.writelines(f"{r.key(self.identity())}\n" for r in requests)
+        return [self._answer(r) for r in requests]

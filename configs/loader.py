@@ -1,0 +1,192 @@
+"""Loading and validating experiment configs and their catalogs.
+
+Every problem becomes a :class:`ConfigError` whose message is one line: ``FILE: FIELD.PATH: PROBLEM``. The CLI
+prints it and exits with status 2 before anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from configs.schema import (
+    ENV_REF,
+    ExperimentConfig,
+    Persona,
+    PersonaCatalog,
+    TargetCatalog,
+    TargetGroup,
+    Template,
+    TemplateCatalog,
+)
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class ConfigError(ValueError):
+    """A config or catalog problem, reported as ``file: field: problem`` on one line."""
+
+    def __init__(self, path: str | Path, field_path: str, problem: str) -> None:
+        self.path = str(path)
+        self.field_path = field_path
+        self.problem = " ".join(str(problem).split())
+        super().__init__(f"{self.path}: {field_path}: {self.problem}" if field_path else f"{self.path}: {self.problem}")
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def read_yaml(path: Path) -> Any:
+    """Read one YAML file, turning I/O and syntax problems into a one-line :class:`ConfigError`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, "", "file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(path, "", "is a directory, expected a YAML file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(path, "", f"cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(top level)"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(path, where, f"invalid YAML: {problem}") from None
+    return data
+
+
+def validate_as(model: type[ModelT], data: Any, path: Path) -> ModelT:
+    """Validate ``data`` against ``model``; the first error becomes a :class:`ConfigError`."""
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else type(data).__name__
+        raise ConfigError(path, "(top level)", f"expected a mapping of fields, got {kind}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = "unknown field (check its spelling)"
+        raise ConfigError(path, _field_path(tuple(first["loc"])), message) from None
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A validated config with its catalogs loaded and filtered to the selected entries."""
+
+    config: ExperimentConfig
+    path: Path
+    personas: tuple[Persona, ...]
+    targets: tuple[TargetGroup, ...]
+    templates: tuple[Template, ...]
+    catalog_paths: dict[str, Path] = field(default_factory=dict)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The resolved experiment as plain data, for the run directory (API keys stay ``${ENV}`` references)."""
+        return {
+            "config": self.config.model_dump(mode="json"),
+            "source": str(self.path),
+            "personas": [p.model_dump(mode="json") for p in self.personas],
+            "targets": [t.model_dump(mode="json") for t in self.targets],
+            "templates": [t.model_dump(mode="json") for t in self.templates],
+        }
+
+
+def _select(
+    entries: list[Any], ids: list[str] | None, path: Path, config_path: Path, what: str, field_name: str
+) -> tuple[Any, ...]:
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        if entry.id in seen:
+            raise ConfigError(path, f"{what}[{index}].id", f"duplicate id {entry.id!r}")
+        seen.add(entry.id)
+    if ids is None:
+        return tuple(entries)
+    by_id = {e.id: e for e in entries}
+    for index, wanted in enumerate(ids):
+        if wanted not in by_id:
+            raise ConfigError(
+                config_path, f"grid.{field_name}[{index}]", f"{wanted!r} is not in the {what} catalog ({len(by_id)} ids)"
+            )
+    if len(set(ids)) != len(ids):
+        raise ConfigError(config_path, f"grid.{field_name}", "an id is listed twice")
+    return tuple(by_id[i] for i in ids)
+
+
+def _check_languages(entries: tuple[Any, ...], attr: str, languages: list[str], path: Path, what: str) -> None:
+    for index, entry in enumerate(entries):
+        texts = getattr(entry, attr)
+        for lang in languages:
+            if lang not in texts:
+                raise ConfigError(
+                    path, f"{what}[{index}].{attr}", f"{entry.id!r} has no {lang!r} text, but the config asks for it"
+                )
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Load a config file and its catalogs, checking everything a run needs.
+
+    Catalog paths are resolved relative to the config file's folder.
+
+    Raises:
+        ConfigError: on the first problem found, naming the file and field.
+    """
+    path = Path(path)
+    config = validate_as(ExperimentConfig, read_yaml(path), path)
+    base = path.parent
+    grid = config.grid
+
+    def catalog(field_name: str, model: type[ModelT]) -> tuple[ModelT, Path]:
+        catalog_path = (base / getattr(grid, field_name)).resolve()
+        if not catalog_path.exists():
+            raise ConfigError(path, f"grid.{field_name}", f"catalog file {catalog_path} does not exist")
+        return validate_as(model, read_yaml(catalog_path), catalog_path), catalog_path
+
+    persona_catalog, persona_path = catalog("personas", PersonaCatalog)
+    target_catalog, target_path = catalog("targets", TargetCatalog)
+    template_catalog, template_path = catalog("templates", TemplateCatalog)
+
+    personas = _select(persona_catalog.personas, grid.persona_ids, persona_path, path, "personas", "persona_ids")
+    targets = _select(target_catalog.targets, grid.target_ids, target_path, path, "targets", "target_ids")
+    templates = _select(template_catalog.templates, grid.template_ids, template_path, path, "templates", "template_ids")
+    _check_languages(personas, "text", grid.languages, persona_path, "personas")
+    _check_languages(targets, "name", grid.languages, target_path, "targets")
+    _check_languages(templates, "text", grid.languages, template_path, "templates")
+
+    return Experiment(
+        config=config,
+        path=path,
+        personas=personas,
+        targets=targets,
+        templates=templates,
+        catalog_paths={"personas": persona_path, "targets": target_path, "templates": template_path},
+    )
+
+
+def resolve_env(value: str | None, *, path: str | Path, field_path: str) -> str | None:
+    """Resolve a ``${ENV_VAR}`` reference at run time; the value is never stored or printed."""
+    if value is None:
+        return None
+    match = ENV_REF.match(value)
+    if not match:
+        return value
+    name = match.group(1)
+    resolved = os.environ.get(name)
+    if not resolved:
+        raise ConfigError(path, field_path, f"environment variable {name} is not set")
+    return resolved

@@ -1,0 +1,199 @@
+"""The pydantic v2 schema of experiment configs and the catalogs they reference.
+
+An experiment config (``configs/*.yaml``) names the generator models, the catalogs of personas, target
+groups and prompt templates, the languages, how many repeats each cell gets, sampling parameters, the seed and
+how the runner chunks and parallelises the work. Catalogs are separate YAML files so that one catalog serves
+many experiments and results join across languages through stable ids.
+
+Every model here forbids unknown fields: a typo in a config is an error, not a silently ignored key.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: Stable identifiers: lower-case ASCII letters, digits, ``_`` and ``-``. They join results across languages.
+ID_PATTERN = r"^[a-z0-9][a-z0-9_\-]*$"
+#: Language codes such as ``en``, ``zh``, ``pt-br``.
+LANGUAGE_PATTERN = r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$"
+#: The only way a secret may appear in a config: a reference to an environment variable.
+ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+BACKEND_KINDS = ("embedded", "openai", "vllm", "langchain", "scripted")
+TEMPLATE_STYLES = ("generic", "good", "bad", "negative", "harmful", "toxic")
+PERSONA_KINDS = ("basic", "character")
+GENDERS = ("female", "male", "nonbinary", "unspecified")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+LocalizedText = dict[str, str]
+
+
+def _check_localized(value: LocalizedText) -> LocalizedText:
+    if not value:
+        raise ValueError("needs at least one language")
+    for lang, text in value.items():
+        if not re.match(LANGUAGE_PATTERN, lang):
+            raise ValueError(f"{lang!r} is not a language code such as 'en' or 'zh'")
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"text for language {lang!r} is empty")
+    return value
+
+
+# --------------------------------------------------------------------------------------------- catalogs
+class Persona(Strict):
+    """One persona: who the generator is asked to speak as (rendered into the system prompt)."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    kind: Literal["basic", "character"]
+    category: str = Field(min_length=1, description="e.g. basic, politician, journalist, athlete")
+    gender: Literal["female", "male", "nonbinary", "unspecified"] = "unspecified"
+    occupation: str | None = None
+    politics: str | None = None
+    text: LocalizedText = Field(description="the persona as the generator reads it, per language")
+
+    _check_text = field_validator("text")(_check_localized)
+
+
+class TargetGroup(Strict):
+    """A social group the prompt is about."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    category: str = Field(min_length=1, description="e.g. gender, religion, nationality, sexual orientation")
+    name: LocalizedText
+
+    _check_name = field_validator("name")(_check_localized)
+
+
+class Template(Strict):
+    """A prompt template; ``{target}`` is replaced by the target group's name in the cell's language."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    style: Literal["generic", "good", "bad", "negative", "harmful", "toxic"]
+    text: LocalizedText
+
+    @field_validator("text")
+    @classmethod
+    def _needs_target_slot(cls, value: LocalizedText) -> LocalizedText:
+        _check_localized(value)
+        for lang, text in value.items():
+            if "{target}" not in text:
+                raise ValueError(f"text for language {lang!r} has no {{target}} placeholder")
+        return value
+
+
+class PersonaCatalog(Strict):
+    version: str = "1"
+    personas: list[Persona] = Field(min_length=1)
+
+
+class TargetCatalog(Strict):
+    version: str = "1"
+    targets: list[TargetGroup] = Field(min_length=1)
+
+
+class TemplateCatalog(Strict):
+    version: str = "1"
+    templates: list[Template] = Field(min_length=1)
+
+
+# ----------------------------------------------------------------------------------------- experiment
+class ModelSpec(Strict):
+    """A model that tribunal calls, and the backend that reaches it."""
+
+    name: str = Field(pattern=ID_PATTERN, description="the label results are stored under")
+    backend: Literal["embedded", "openai", "vllm", "langchain", "scripted"]
+    model: str | None = Field(None, description="model id or path; the backend's default when omitted")
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
+    api_key: str | None = Field(None, description="only as a ${ENV_VAR} reference")
+    max_concurrency: int = Field(16, ge=1, le=4096, description="requests in flight to this model")
+    timeout_s: float = Field(120.0, gt=0, le=3600)
+    max_retries: int = Field(4, ge=0, le=20, description="retries after the first attempt")
+    options: dict[str, Any] = Field(default_factory=dict, description="backend-specific settings")
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_is_env_reference(cls, value: str | None) -> str | None:
+        if value is not None and not ENV_REF.match(value):
+            raise ValueError(
+                "API keys must be written as an environment reference such as ${OPENAI_API_KEY}, "
+                "never as a literal value"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _backend_needs(self) -> ModelSpec:
+        if self.backend == "vllm" and not self.model:
+            raise ValueError("backend 'vllm' needs 'model' (a Hugging Face id or a local path)")
+        if self.backend == "openai" and not self.model:
+            raise ValueError("backend 'openai' needs 'model' (the model name the server knows)")
+        if self.backend == "langchain" and "class" not in self.options:
+            raise ValueError("backend 'langchain' needs options.class, e.g. 'langchain_openai:ChatOpenAI'")
+        return self
+
+    def identity(self) -> dict[str, Any]:
+        """What determines this model's outputs; enters content keys (never secrets or concurrency)."""
+        return {"name": self.name, "backend": self.backend, "model": self.model}
+
+
+class SamplingConfig(Strict):
+    temperature: float = Field(0.7, ge=0, le=2)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_tokens: int = Field(128, ge=1, le=32768)
+    stop: list[str] = Field(default_factory=list)
+
+
+class GridConfig(Strict):
+    """The design grid: persona × target group × template × language × repeat, plus baseline cells."""
+
+    personas: Path
+    targets: Path
+    templates: Path
+    persona_ids: list[str] | None = Field(None, description="subset of the persona catalog; all when omitted")
+    target_ids: list[str] | None = None
+    template_ids: list[str] | None = None
+    languages: list[str] = Field(default_factory=lambda: ["en"], min_length=1)
+    repeats: int = Field(1, ge=1, le=1000, description="responses per cell (k)")
+    baseline: bool = Field(True, description="add no-persona cells for every target × template")
+
+    @field_validator("languages")
+    @classmethod
+    def _languages(cls, value: list[str]) -> list[str]:
+        for lang in value:
+            if not re.match(LANGUAGE_PATTERN, lang):
+                raise ValueError(f"{lang!r} is not a language code such as 'en' or 'zh'")
+        if len(set(value)) != len(value):
+            raise ValueError("languages are listed twice")
+        return value
+
+
+class RunConfig(Strict):
+    output_dir: Path = Field(Path("runs/default"), description="the run directory (resumable)")
+    chunk_size: int = Field(16, ge=1, le=100_000, description="cells per graph invocation")
+    concurrency: int = Field(4, ge=1, le=4096, description="chunks in flight at once")
+
+
+class ExperimentConfig(Strict):
+    name: str = Field(pattern=ID_PATTERN)
+    description: str = ""
+    seed: int = Field(0, ge=0, lt=2**31)
+    models: list[ModelSpec] = Field(min_length=1)
+    sampling: SamplingConfig = SamplingConfig()
+    grid: GridConfig
+    run: RunConfig = RunConfig()
+
+    @field_validator("models")
+    @classmethod
+    def _unique_model_names(cls, value: list[ModelSpec]) -> list[ModelSpec]:
+        names = [m.name for m in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"model names must be unique; repeated: {', '.join(duplicates)}")
+        return value

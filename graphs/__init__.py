@@ -1,0 +1,5 @@
+"""LangGraph state machines, the runner, the transcript store and the CLI.
+
+Kept import-light: submodules are imported where they are used, so that ``graphs.transcript`` stays cheap
+for ``analysis``.
+"""

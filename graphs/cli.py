@@ -1,0 +1,257 @@
+"""The ``tribunal`` command line: parse, call a library function, print.
+
+Exit codes: 0 success, 1 a run-time failure, 2 bad input (config, catalog, arguments), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from configs.loader import ConfigError, load_experiment
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    sys.exit(code)
+
+
+def _load(config: str) -> Any:
+    try:
+        return load_experiment(config)
+    except ConfigError as exc:
+        fail(str(exc).replace("[", r"\["))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(package_name="tribunal")
+def main(verbose: int) -> None:
+    """tribunal: persona-driven generation, judge panels, mitigation and rater-agreement audits."""
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+def validate(config: str) -> None:
+    """Check CONFIG and its catalogs without running anything."""
+    from graphs.grid import count_cells
+
+    experiment = _load(config)
+    cfg = experiment.config
+    console.print(
+        f"[green]ok[/] {config}: {len(cfg.models)} model(s), {len(experiment.personas)} persona(s)"
+        f"{' + baseline' if cfg.grid.baseline else ''}, {len(experiment.targets)} target group(s), "
+        f"{len(experiment.templates)} template(s), {len(cfg.grid.languages)} language(s), "
+        f"{cfg.grid.repeats} repeat(s) → {count_cells(experiment)} cells",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--out", "out", type=click.Path(file_okay=False), help="Run directory (default: run.output_dir).")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N cells of the grid.")
+@click.option("--progress/--no-progress", default=True, help="Show a live progress bar.")
+def run(config: str, out: str | None, limit: int | None, progress: bool) -> None:
+    """Generate every cell of CONFIG into a resumable run directory."""
+    from graphs.runner import build_backends, run_experiment
+    from graphs.store import StoreError
+
+    experiment = _load(config)
+    try:
+        backends = build_backends(experiment)
+    except ConfigError as exc:
+        fail(str(exc))
+    except (ValueError, KeyError) as exc:
+        fail(f"{config}: models: {exc}")
+
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=errors,
+        disable=not progress,
+        transient=False,
+    )
+    task_id = bar.add_task("cells", total=None, rate="")
+
+    def on_start(todo: int, total: int) -> None:
+        bar.update(task_id, total=todo)
+        if todo < total:
+            errors.print(f"resuming: {total - todo} of {total} cells already done", highlight=False)
+
+    def on_progress(n: int) -> None:
+        bar.advance(task_id, n)
+        task = bar.tasks[0]
+        if task.speed:
+            bar.update(task_id, rate=f"{task.speed:.1f} cells/s")
+
+    try:
+        with bar:
+            summary = asyncio.run(
+                run_experiment(
+                    experiment,
+                    Path(out) if out else None,
+                    limit=limit,
+                    backends=backends,
+                    on_start=on_start,
+                    on_progress=on_progress,
+                )
+            )
+    except KeyboardInterrupt:
+        errors.print("interrupted: finished chunks are saved; run the same command again to resume")
+        sys.exit(130)
+    except asyncio.CancelledError:
+        errors.print("terminated: finished chunks are saved; run the same command again to resume")
+        sys.exit(143)
+    except StoreError as exc:
+        fail(str(exc), code=1)
+    except ConfigError as exc:
+        fail(str(exc))
+
+    table = Table(title=f"run {summary.run_dir}", show_header=False)
+    table.add_row("cells in grid", str(summary.cells_total))
+    table.add_row("already done", str(summary.cells_already_done))
+    table.add_row("generated now", str(summary.cells_generated))
+    for outcome, count in sorted(summary.outcomes.items()):
+        table.add_row(f"  outcome {outcome}", str(count))
+    table.add_row("tokens (prompt / completion)", f"{summary.prompt_tokens} / {summary.completion_tokens}")
+    table.add_row("wall time", f"{summary.wall_s:.1f} s ({summary.cells_per_s:.2f} cells/s)")
+    console.print(table)
+    failures = sum(v for k, v in summary.outcomes.items() if k not in ("ok", "content_filter"))
+    if failures:
+        errors.print(f"{failures} cell(s) failed; they are stored with their failure type and retried on the next run")
+
+
+@main.group()
+def models() -> None:
+    """Model backends."""
+
+
+@models.command("list")
+def models_list() -> None:
+    """Show the available backends."""
+    from agents.base import available_backends, backend_class
+
+    table = Table("backend", "description", "json schema", "logprobs", "source")
+    for kind, source in sorted(available_backends().items()):
+        try:
+            cls = backend_class(kind)
+            table.add_row(
+                kind, cls.description, _yes(cls.supports_json_schema), _yes(cls.supports_logprobs), source
+            )
+        except Exception as exc:  # a backend whose dependencies are missing is still listed
+            table.add_row(kind, f"[red]unavailable: {exc}[/]", "", "", source)
+    console.print(table)
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "-"
+
+
+@models.command("try")
+@click.argument("model")
+@click.argument("prompt")
+@click.option("--config", type=click.Path(dir_okay=False), help="Take MODEL by name from this config's models.")
+@click.option("--base-url", help="For an ad-hoc openai backend: the server's base URL.")
+@click.option("--api-key-env", help="For an ad-hoc openai backend: the variable holding the API key.")
+@click.option("--system", help="System prompt.")
+@click.option("--max-tokens", type=click.IntRange(1, 32768), default=128, show_default=True)
+@click.option("--temperature", type=click.FloatRange(0, 2), default=0.7, show_default=True)
+def models_try(
+    model: str,
+    prompt: str,
+    config: str | None,
+    base_url: str | None,
+    api_key_env: str | None,
+    system: str | None,
+    max_tokens: int,
+    temperature: float,
+) -> None:
+    """Print one reply of MODEL to PROMPT.
+
+    MODEL is a model name from --config, or BACKEND[:MODEL_ID] such as 'embedded', 'openai:gpt-4o-mini' or
+    'vllm:Qwen/Qwen2.5-7B-Instruct'.
+    """
+    from pydantic import ValidationError
+
+    from agents.base import create_backend
+    from agents.types import GenerationRequest, Message, Sampling
+    from configs.schema import ModelSpec
+
+    if config:
+        experiment = _load(config)
+        specs = {m.name: m for m in experiment.config.models}
+        if model not in specs:
+            fail(f"{config}: models: no model named {model!r} (have: {', '.join(specs)})")
+        spec = specs[model]
+    else:
+        backend, _, model_id = model.partition(":")
+        try:
+            spec = ModelSpec(
+                name="try",
+                backend=backend,
+                model=model_id or None,
+                base_url=base_url,
+                api_key=f"${{{api_key_env}}}" if api_key_env else None,
+            )
+        except ValidationError as exc:
+            fail(f"{model}: {exc.errors(include_url=False)[0]['msg']}")
+    messages = [Message(role="user", content=prompt)]
+    if system:
+        messages.insert(0, Message(role="system", content=system))
+    request = GenerationRequest(
+        messages=tuple(messages), sampling=Sampling(max_tokens=max_tokens, temperature=temperature, seed=0)
+    )
+
+    async def once() -> Any:
+        instance = create_backend(spec)
+        try:
+            return (await instance.generate([request]))[0]
+        finally:
+            await instance.aclose()
+
+    try:
+        result = asyncio.run(once())
+    except ConfigError as exc:
+        fail(str(exc))
+    except Exception as exc:
+        fail(f"{type(exc).__name__}: {exc}", code=1)
+    if result.kind == "failure":
+        fail(f"{result.failure.value}: {result.message}", code=1)
+    console.print(result.text, markup=False, highlight=False)
+    errors.print(
+        f"[dim]finish={result.finish_reason} tokens={result.usage.prompt_tokens}+{result.usage.completion_tokens} "
+        f"latency={result.latency_s:.2f}s[/]"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""The transcript store: one SQLite database (WAL mode) per run directory.
+
+Writes happen in short transactions, one per chunk, so a run killed at any moment leaves whole chunks or
+nothing; keys are content-addressed, so re-running finds what is done. See :mod:`graphs.transcript` for the
+tables.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from agents.types import CallFailure, Completion, GenerationRequest, content_key
+from graphs.grid import Cell
+from graphs.transcript import DDL, SCHEMA_VERSION, STORE_FILENAME
+
+
+class StoreError(RuntimeError):
+    """The run directory cannot be used as a transcript store."""
+
+
+def generation_key(cell_key: str, round_: int) -> str:
+    return content_key({"cell": cell_key, "round": round_})
+
+
+class TranscriptStore:
+    """A run directory's SQLite store."""
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = path
+        try:
+            if readonly:
+                self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            else:
+                self._db = sqlite3.connect(path, isolation_level=None)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.execute("PRAGMA busy_timeout=10000")
+                self._db.executescript(DDL)
+                self._db.execute(
+                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{path}: cannot open the transcript store: {exc}") from None
+        self._db.row_factory = sqlite3.Row
+
+    @classmethod
+    def open(cls, run_dir: Path, *, create: bool = True) -> TranscriptStore:
+        path = Path(run_dir) / STORE_FILENAME
+        if not create and not path.exists():
+            raise StoreError(f"{run_dir}: not a tribunal run directory (no {STORE_FILENAME})")
+        if create:
+            try:
+                Path(run_dir).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"{run_dir}: cannot create the run directory: {exc.strerror}") from None
+        return cls(path, readonly=not create)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+
+    # ------------------------------------------------------------------------------------------- runs
+    def begin_run(self, command: str, config: dict[str, Any]) -> int:
+        cursor = self._db.execute(
+            "INSERT INTO runs(command, started_at, config) VALUES (?, ?, ?)",
+            (command, time.time(), json.dumps(config, ensure_ascii=False)),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def finish_run(self, run_id: int, status: str, summary: dict[str, Any]) -> None:
+        self._db.execute(
+            "UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE run_id = ?",
+            (time.time(), status, json.dumps(summary), run_id),
+        )
+
+    # ------------------------------------------------------------------------------------------ cells
+    def add_cells(self, cells: Iterable[Cell]) -> None:
+        now = time.time()
+        rows = [
+            (
+                c.key, c.model, c.persona_id, c.persona_kind, c.persona_category, c.persona_gender, c.target_id,
+                c.target_category, c.template_id, c.template_style, c.language, c.repeat, int(c.is_baseline), c.seed,
+                json.dumps([m.model_dump() for m in c.messages], ensure_ascii=False), now,
+            )
+            for c in cells
+        ]  # fmt: skip
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+            )
+
+    def completed_cells(self) -> set[str]:
+        """Cells whose original generation is final: a reply, or a content-filter verdict.
+
+        Cells whose call failed (timeouts, server errors, …) are not complete: the next run tries them again and
+        replaces the failed row.
+        """
+        rows = self._db.execute(
+            "SELECT cell_key FROM generations WHERE round = 0 AND outcome IN ('ok', 'content_filter')"
+        )
+        return {row[0] for row in rows}
+
+    # ------------------------------------------------------------------------------------ generations
+    def write_generations(
+        self,
+        cells: Sequence[Cell],
+        requests: Sequence[GenerationRequest],
+        results: Sequence[Completion | CallFailure],
+        backends: dict[str, str],
+        round_: int = 0,
+    ) -> None:
+        """Store one chunk's generations in one transaction (a retried failure replaces its failed row)."""
+        now = time.time()
+        rows = []
+        for cell, request, result in zip(cells, requests, results, strict=True):
+            is_completion = isinstance(result, Completion)
+            rows.append(
+                (
+                    generation_key(cell.key, round_),
+                    cell.key,
+                    round_,
+                    None,
+                    cell.model,
+                    backends[cell.model],
+                    json.dumps([m.model_dump() for m in request.messages], ensure_ascii=False),
+                    json.dumps(request.sampling.model_dump(mode="json")),
+                    result.text if is_completion else None,
+                    result.outcome,
+                    result.finish_reason if is_completion else None,
+                    None if is_completion else result.message,
+                    result.usage.prompt_tokens if is_completion else None,
+                    result.usage.completion_tokens if is_completion else None,
+                    result.latency_s,
+                    result.attempts,
+                    None,
+                    now,
+                )
+            )
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    # -------------------------------------------------------------------------------------- reporting
+    def count(self, table: str, where: str = "", params: Sequence[Any] = ()) -> int:
+        return int(self._db.execute(f"SELECT COUNT(*) FROM {table} {where}", params).fetchone()[0])
+
+    def outcome_counts(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT outcome, COUNT(*) FROM generations WHERE round = 0 GROUP BY outcome")
+        return {r[0]: int(r[1]) for r in rows}
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        return list(self._db.execute(sql, params))

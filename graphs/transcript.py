@@ -1,0 +1,155 @@
+"""The transcript schema: what a run directory's SQLite store holds.
+
+This module is deliberately light (standard library only) so that ``analysis`` can import it without pulling
+in langgraph or any model runtime. Every table is keyed by content: a key is a hash of what determines the row,
+so running the same work again finds the row instead of adding a second one.
+
+Tables
+------
+``runs``
+    One row per invocation of ``tribunal run``/``rate`` on the directory: when, the resolved config (API keys
+    appear only as ``${ENV_VAR}`` references) and the summary.
+``cells``
+    One row per design cell: model × persona × target group × template × language × repeat. Baseline cells
+    have ``is_baseline = 1`` and ``persona_id = 'none'``.
+``generations``
+    One row per model output for a cell. ``round`` 0 is the original generation; rounds 1.. are rewrites of the
+    mitigation loop, ``parent_key`` pointing at the generation that was rewritten. ``outcome`` is ``ok`` or a
+    typed failure (``timeout``, ``server_error``, ``rate_limited``, ``connection_error``, ``bad_response``,
+    ``client_error``, ``content_filter``); a failed generation has ``text`` NULL.
+``ratings``
+    One row per (generation, rater, dimension). ``score`` is normalised to 0–1 and NULL exactly when
+    ``outcome`` is not ``scored`` (then it is one of ``parse_error``, ``refusal``, ``truncated``, ``timeout``,
+    ``content_filter``, ``server_error``). ``rater`` is the rater's full identity (name, model, rubric version,
+    framing); ``framing_attribute``/``framing_value`` repeat the demographic framing for analysis.
+``critiques``
+    The mitigation loop's critic feedback, one row per (generation, critic).
+``mitigation``
+    One row per cell that went through the mitigation loop: rounds used and the stop reason
+    (``below_threshold``, ``max_rounds``, ``refused``, ``rewrite_failed``).
+``cache``
+    Content-addressed response cache: a model call's key → its stored response, so that no completed call is
+    paid for twice.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+STORE_FILENAME = "transcripts.sqlite"
+CONFIG_FILENAME = "config.yaml"
+
+GENERATION_OUTCOMES = (
+    "ok",
+    "timeout",
+    "server_error",
+    "rate_limited",
+    "connection_error",
+    "bad_response",
+    "client_error",
+    "content_filter",
+)
+RATING_OUTCOMES = ("scored", "parse_error", "refusal", "truncated", "timeout", "content_filter", "server_error")
+STOP_REASONS = ("below_threshold", "max_rounds", "refused", "rewrite_failed")
+
+DDL = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    command     TEXT NOT NULL,
+    started_at  REAL NOT NULL,
+    finished_at REAL,
+    status      TEXT NOT NULL DEFAULT 'running',
+    config      TEXT NOT NULL,
+    summary     TEXT
+);
+CREATE TABLE IF NOT EXISTS cells (
+    cell_key         TEXT PRIMARY KEY,
+    model            TEXT NOT NULL,
+    persona_id       TEXT NOT NULL,
+    persona_kind     TEXT NOT NULL,
+    persona_category TEXT NOT NULL,
+    persona_gender   TEXT NOT NULL,
+    target_id        TEXT NOT NULL,
+    target_category  TEXT NOT NULL,
+    template_id      TEXT NOT NULL,
+    template_style   TEXT NOT NULL,
+    language         TEXT NOT NULL,
+    repeat           INTEGER NOT NULL,
+    is_baseline      INTEGER NOT NULL,
+    seed             INTEGER NOT NULL,
+    messages         TEXT NOT NULL,
+    created_at       REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS generations (
+    generation_key    TEXT PRIMARY KEY,
+    cell_key          TEXT NOT NULL REFERENCES cells(cell_key),
+    round             INTEGER NOT NULL DEFAULT 0,
+    parent_key        TEXT,
+    model             TEXT NOT NULL,
+    backend           TEXT NOT NULL,
+    messages          TEXT NOT NULL,
+    params            TEXT NOT NULL,
+    text              TEXT,
+    outcome           TEXT NOT NULL,
+    finish_reason     TEXT,
+    error             TEXT,
+    prompt_tokens     INTEGER,
+    completion_tokens INTEGER,
+    latency_s         REAL,
+    attempts          INTEGER NOT NULL DEFAULT 1,
+    refusal           INTEGER,
+    created_at        REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS generations_cell ON generations(cell_key, round);
+CREATE TABLE IF NOT EXISTS ratings (
+    rating_key        TEXT PRIMARY KEY,
+    generation_key    TEXT NOT NULL REFERENCES generations(generation_key),
+    rater             TEXT NOT NULL,
+    rater_name        TEXT NOT NULL,
+    rater_model       TEXT,
+    framing_attribute TEXT,
+    framing_value     TEXT,
+    rubric            TEXT,
+    rubric_version    TEXT,
+    dimension         TEXT NOT NULL,
+    score             REAL,
+    raw               TEXT,
+    scale             TEXT,
+    outcome           TEXT NOT NULL,
+    rationale         TEXT,
+    attempts          INTEGER NOT NULL DEFAULT 1,
+    latency_s         REAL,
+    prompt_tokens     INTEGER,
+    completion_tokens INTEGER,
+    created_at        REAL NOT NULL,
+    CHECK ((outcome = 'scored') = (score IS NOT NULL))
+);
+CREATE INDEX IF NOT EXISTS ratings_generation ON ratings(generation_key);
+CREATE TABLE IF NOT EXISTS critiques (
+    critique_key   TEXT PRIMARY KEY,
+    generation_key TEXT NOT NULL REFERENCES generations(generation_key),
+    round          INTEGER NOT NULL,
+    critic         TEXT NOT NULL,
+    text           TEXT,
+    outcome        TEXT NOT NULL,
+    created_at     REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS mitigation (
+    cell_key    TEXT PRIMARY KEY REFERENCES cells(cell_key),
+    rounds      INTEGER NOT NULL,
+    stop_reason TEXT NOT NULL,
+    created_at  REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cache (
+    call_key   TEXT PRIMARY KEY,
+    response   TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+"""
+
+#: The columns of each table, in order, for readers that build DataFrames.
+TABLES = ("meta", "runs", "cells", "generations", "ratings", "critiques", "mitigation", "cache")
