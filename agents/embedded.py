@@ -204,7 +204,9 @@ class EmbeddedBackend(Backend):
                     results[i] = output.model_copy(update={"latency_s": elapsed})
         return [r for r in results if r is not None]
 
-    def _run_batch(self, loaded: LoadedModel, prompts: list[str], requests: list[GenerationRequest]) -> list[Completion]:
+    def _run_batch(
+        self, loaded: LoadedModel, prompts: list[str], requests: list[GenerationRequest]
+    ) -> list[Completion]:
         torch, model, tokenizer = loaded.torch, loaded.model, loaded.tokenizer
         sampling = requests[0].sampling
         want_logprobs = requests[0].top_logprobs is not None

@@ -39,7 +39,9 @@ def _build(spec: ModelSpec) -> BaseChatModel:
     except (ImportError, AttributeError) as exc:
         raise ValueError(f"options.class {target!r} cannot be imported: {exc}") from None
     kwargs = {
-        key: resolve_env(value, path="<config>", field_path=f"options.kwargs.{key}") if isinstance(value, str) else value
+        key: resolve_env(value, path="<config>", field_path=f"options.kwargs.{key}")
+        if isinstance(value, str)
+        else value
         for key, value in dict(spec.options.get("kwargs", {})).items()
     }
     model = cls(**kwargs)

@@ -97,9 +97,7 @@ class VLLMBackend(Backend):
         except Exception as exc:  # an engine fault fails the batch as a typed outcome
             message = f"{type(exc).__name__}: {exc}"[:500]
             elapsed = time.perf_counter() - started
-            return [
-                CallFailure(failure=FailureKind.SERVER_ERROR, message=message, latency_s=elapsed) for _ in requests
-            ]
+            return [CallFailure(failure=FailureKind.SERVER_ERROR, message=message, latency_s=elapsed) for _ in requests]
         elapsed = time.perf_counter() - started
         return [_completion(out, req, elapsed) for out, req in zip(outputs, requests, strict=True)]
 

@@ -121,7 +121,9 @@ def _select(
     for index, wanted in enumerate(ids):
         if wanted not in by_id:
             raise ConfigError(
-                config_path, f"grid.{field_name}[{index}]", f"{wanted!r} is not in the {what} catalog ({len(by_id)} ids)"
+                config_path,
+                f"grid.{field_name}[{index}]",
+                f"{wanted!r} is not in the {what} catalog ({len(by_id)} ids)",
             )
     if len(set(ids)) != len(ids):
         raise ConfigError(config_path, f"grid.{field_name}", "an id is listed twice")
@@ -134,7 +136,9 @@ def _check_languages(entries: tuple[Any, ...], attr: str, languages: list[str], 
         for lang in languages:
             if lang not in texts:
                 raise ConfigError(
-                    path, f"{what}[{index}].{attr}", f"{entry.id!r} has no {lang!r} text, but the config asks for it"
+                    path,
+                    f"{what}[{index}].{attr}",
+                    f"{entry.id!r} has no {lang!r} text, but the config asks for it",
                 )
 
 

@@ -164,9 +164,7 @@ def models_list() -> None:
     for kind, source in sorted(available_backends().items()):
         try:
             cls = backend_class(kind)
-            table.add_row(
-                kind, cls.description, _yes(cls.supports_json_schema), _yes(cls.supports_logprobs), source
-            )
+            table.add_row(kind, cls.description, _yes(cls.supports_json_schema), _yes(cls.supports_logprobs), source)
         except Exception as exc:  # a backend whose dependencies are missing is still listed
             table.add_row(kind, f"[red]unavailable: {exc}[/]", "", "", source)
     console.print(table)

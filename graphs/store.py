@@ -43,7 +43,8 @@ class TranscriptStore:
                 self._db.execute("PRAGMA busy_timeout=10000")
                 self._db.executescript(DDL)
                 self._db.execute(
-                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
                 )
         except sqlite3.Error as exc:
             raise StoreError(f"{path}: cannot open the transcript store: {exc}") from None
@@ -101,9 +102,7 @@ class TranscriptStore:
             for c in cells
         ]  # fmt: skip
         with self.transaction() as db:
-            db.executemany(
-                "INSERT OR IGNORE INTO cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
-            )
+            db.executemany("INSERT OR IGNORE INTO cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def completed_cells(self) -> set[str]:
         """Cells whose original generation is final: a reply, or a content-filter verdict.

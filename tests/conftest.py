@@ -1,0 +1,61 @@
+"""Shared fixtures: paths to the starter catalogs and a helper that writes configs into tmp_path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+STARTER = ROOT / "configs" / "catalogs" / "starter"
+
+
+def scripted_config(**overrides: Any) -> dict[str, Any]:
+    """A small valid config on the scripted backend; catalog paths are absolute."""
+    config: dict[str, Any] = {
+        "name": "scripted",
+        "seed": 7,
+        "models": [
+            {
+                "name": "script",
+                "backend": "scripted",
+                "options": {
+                    "rules": [
+                        {"match": "toxic", "reply": "I will not write that."},
+                        {"match": "negative", "reply": "They are often misunderstood."},
+                    ],
+                    "default": "Here is something: {last}",
+                },
+            }
+        ],
+        "sampling": {"temperature": 0.7, "max_tokens": 32},
+        "grid": {
+            "personas": str(STARTER / "personas.yaml"),
+            "targets": str(STARTER / "targets.yaml"),
+            "templates": str(STARTER / "templates.yaml"),
+            "persona_ids": ["good_person", "talk_show_host"],
+            "target_ids": ["women", "immigrants", "muslims"],
+            "template_ids": ["generic", "negative", "toxic"],
+            "languages": ["en", "zh"],
+            "repeats": 2,
+        },
+        "run": {"chunk_size": 5, "concurrency": 3},
+    }
+    for key, value in overrides.items():
+        config[key] = value
+    return config
+
+
+@pytest.fixture
+def write_config(tmp_path: Path):
+    """Write a config dict (or raw text) to tmp_path and return its path."""
+
+    def write(config: dict[str, Any] | str, name: str = "config.yaml") -> Path:
+        path = tmp_path / name
+        text = config if isinstance(config, str) else yaml.safe_dump(config, allow_unicode=True, sort_keys=False)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
