@@ -150,6 +150,37 @@ def run(config: str, out: str | None, limit: int | None, progress: bool) -> None
         errors.print(f"{failures} cell(s) failed; they are stored with their failure type and retried on the next run")
 
 
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the tables as JSON here.")
+def analyze(run_dir: str, json_out: str | None) -> None:
+    """Print the headline tables of a run (agreement, refusal, toxicity, mitigation)."""
+    from analysis.report import analyze_run, render_tables, tables_to_json
+
+    try:
+        tables = analyze_run(run_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    render_tables(tables, console)
+    if json_out:
+        Path(json_out).write_text(tables_to_json(tables), encoding="utf-8")
+        errors.print(f"tables written to {json_out}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), help="Where to write the HTML (default RUN/report.html).")
+def report(run_dir: str, out: str | None) -> None:
+    """Write a self-contained report.html for a run."""
+    from analysis.report import write_report
+
+    try:
+        path = write_report(run_dir, Path(out) if out else None)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    console.print(f"report written to {path}")
+
+
 @main.group()
 def models() -> None:
     """Model backends."""
