@@ -14,6 +14,7 @@ Options (``options:`` in the model's config):
 from __future__ import annotations
 
 import asyncio
+import datetime
 import email.utils
 import json
 import os
@@ -75,8 +76,14 @@ def retry_after_seconds(exc: BaseException) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None  # unparseable: fall back to exponential back-off
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return max(0.0, parsed.timestamp() - time.time())
 
 
 def _message_payload(request: GenerationRequest) -> list[dict[str, str]]:
@@ -112,6 +119,8 @@ class OpenAIBackend(Backend):
             base_url = resolve_env(spec.base_url, path=config_path, field_path=f"{field_path}.base_url")
             client = AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=spec.timeout_s, max_retries=0)
         self._client = client
+        # a server may echo the key back in an error body; it must never reach a stored message
+        self._secrets = tuple(k for k in {getattr(client, "api_key", None)} if k and k != "not-needed")
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -201,7 +210,7 @@ class OpenAIBackend(Backend):
                 kind, _, status = classify(exc)
                 return CallFailure(
                     failure=kind,
-                    message=_describe(exc),
+                    message=_describe(exc, self._secrets),
                     status_code=status,
                     latency_s=time.perf_counter() - start,
                     attempts=attempts,
@@ -215,7 +224,9 @@ class OpenAIBackend(Backend):
         await self._client.close()
 
 
-def _describe(exc: BaseException) -> str:
-    """A one-line description of a failure that never includes request headers (and so no API key)."""
+def _describe(exc: BaseException, secrets: Sequence[str] = ()) -> str:
+    """A one-line description of a failure, with any secret the server echoed masked."""
     text = " ".join(str(exc).split()) or type(exc).__name__
+    for secret in secrets:
+        text = text.replace(secret, "***")
     return f"{type(exc).__name__}: {text}"[:500]
