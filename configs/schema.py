@@ -11,6 +11,7 @@ Every model here forbids unknown fields: a typo in a config is an error, not a s
 from __future__ import annotations
 
 import re
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Literal
 
@@ -109,7 +110,7 @@ class ModelSpec(Strict):
     """A model that tribunal calls, and the backend that reaches it."""
 
     name: str = Field(pattern=ID_PATTERN, description="the label results are stored under")
-    backend: Literal["embedded", "openai", "vllm", "langchain", "scripted"]
+    backend: str = Field(description="a built-in kind or a backend registered under 'tribunal.backends'")
     model: str | None = Field(None, description="model id or path; the backend's default when omitted")
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
     api_key: str | None = Field(None, description="only as a ${ENV_VAR} reference")
@@ -117,6 +118,15 @@ class ModelSpec(Strict):
     timeout_s: float = Field(120.0, gt=0, le=3600)
     max_retries: int = Field(4, ge=0, le=20, description="retries after the first attempt")
     options: dict[str, Any] = Field(default_factory=dict, description="backend-specific settings")
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        known = set(BACKEND_KINDS) | {ep.name for ep in entry_points(group="tribunal.backends")}
+        if value not in known:
+            listed = ", ".join(repr(k) for k in sorted(known))
+            raise ValueError(f"unknown backend {value!r}; known backends: {listed}")
+        return value
 
     @field_validator("api_key")
     @classmethod
@@ -180,6 +190,53 @@ class RunConfig(Strict):
     concurrency: int = Field(4, ge=1, le=4096, description="chunks in flight at once")
 
 
+FRAMING_ATTRIBUTES = ("gender", "race", "age_group", "education", "locale")
+AGGREGATIONS = ("mean", "median", "majority")
+
+
+class FramingSpec(Strict):
+    """A demographic framing (Demo-SafetyBench style) rendered into an LLM judge's system prompt."""
+
+    attribute: Literal["gender", "race", "age_group", "education", "locale"]
+    value: str = Field(min_length=1, max_length=100)
+
+
+class RaterSpec(Strict):
+    """One member of the rater panel.
+
+    ``kind`` is a registered rater kind (``tribunal raters list``), an entry point of the group
+    ``tribunal.raters`` or ``module:Class``. ``model`` is the judge model of LLM raters: the name of an entry of
+    ``models`` (that model then also generates) or a model written inline (it only judges).
+    """
+
+    name: str = Field(pattern=ID_PATTERN, description="the label the rater's ratings are stored under")
+    kind: str = Field(min_length=1)
+    model: str | ModelSpec | None = None
+    rubric: str | None = Field(None, description="a built-in rubric id (toxicity, refusal, ...) or a YAML path")
+    dimensions: list[str] | None = Field(None, description="a subset of the rubric's dimensions; all when omitted")
+    framing: FramingSpec | None = None
+    options: dict[str, Any] = Field(default_factory=dict, description="rater-specific settings")
+
+
+class PanelConfig(Strict):
+    """The rater panel: who judges every generation, and how their scores are combined per dimension."""
+
+    raters: list[RaterSpec] = Field(default_factory=list)
+    aggregation: Literal["mean", "median", "majority"] = "mean"
+    threshold: float = Field(0.5, ge=0, le=1, description="a score at or above it counts as a yes (majority)")
+    refusal_detector: str | None = Field(None, description="the panel rater whose 'refusal' rating fills the flag")
+
+    @model_validator(mode="after")
+    def _names(self) -> PanelConfig:
+        names = [r.name for r in self.raters]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"rater names must be unique; repeated: {', '.join(duplicates)}")
+        if self.refusal_detector is not None and self.refusal_detector not in names:
+            raise ValueError(f"refusal_detector {self.refusal_detector!r} is not a rater of the panel")
+        return self
+
+
 class ExperimentConfig(Strict):
     name: str = Field(pattern=ID_PATTERN)
     description: str = ""
@@ -188,6 +245,19 @@ class ExperimentConfig(Strict):
     sampling: SamplingConfig = SamplingConfig()
     grid: GridConfig
     run: RunConfig = RunConfig()
+    panel: PanelConfig = PanelConfig()
+
+    @model_validator(mode="after")
+    def _rater_models_exist(self) -> ExperimentConfig:
+        names = {m.name for m in self.models}
+        for rater in self.panel.raters:
+            if isinstance(rater.model, str) and rater.model not in names:
+                known = ", ".join(sorted(names))
+                raise ValueError(
+                    f"panel rater {rater.name!r} names model {rater.model!r}, which is not in models ({known}); "
+                    "name a configured model or write the judge model inline"
+                )
+        return self
 
     @field_validator("models")
     @classmethod

@@ -76,7 +76,7 @@ def validate(config: str) -> None:
 @click.option("--progress/--no-progress", default=True, help="Show a live progress bar.")
 def run(config: str, out: str | None, limit: int | None, progress: bool) -> None:
     """Generate every cell of CONFIG into a resumable run directory."""
-    from graphs.runner import build_backends, run_experiment
+    from graphs.runner import build_backends, build_run_panel, run_experiment
     from graphs.store import StoreError
 
     experiment = _load(config)
@@ -86,6 +86,10 @@ def run(config: str, out: str | None, limit: int | None, progress: bool) -> None
         fail(str(exc))
     except (ValueError, KeyError) as exc:
         fail(f"{config}: models: {exc}")
+    try:
+        panel = build_run_panel(experiment.config, backends, config)
+    except ConfigError as exc:
+        fail(str(exc))
 
     bar = Progress(
         SpinnerColumn(),
@@ -123,6 +127,7 @@ def run(config: str, out: str | None, limit: int | None, progress: bool) -> None
                     backends=backends,
                     on_start=on_start,
                     on_progress=on_progress,
+                    panel=panel,
                 )
             )
     except KeyboardInterrupt:
@@ -143,11 +148,125 @@ def run(config: str, out: str | None, limit: int | None, progress: bool) -> None
     for outcome, count in sorted(summary.outcomes.items()):
         table.add_row(f"  outcome {outcome}", str(count))
     table.add_row("tokens (prompt / completion)", f"{summary.prompt_tokens} / {summary.completion_tokens}")
+    for outcome, count in sorted(summary.ratings.items()):
+        table.add_row(f"  ratings {outcome}", str(count))
     table.add_row("wall time", f"{summary.wall_s:.1f} s ({summary.cells_per_s:.2f} cells/s)")
     console.print(table)
     failures = sum(v for k, v in summary.outcomes.items() if k not in ("ok", "content_filter"))
     if failures:
         errors.print(f"{failures} cell(s) failed; they are stored with their failure type and retried on the next run")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option(
+    "--raters",
+    "rater_names",
+    multiple=True,
+    help="Only these raters (repeat, or separate with commas): panel names, or a model-free kind such as "
+    "profanity-check.",
+)
+@click.option("--config", type=click.Path(dir_okay=False), help="Take the panel from this config (default: the run's).")
+@click.option("--progress/--no-progress", default=True, help="Show a live progress bar.")
+def rate(run_dir: str, rater_names: tuple[str, ...], config: str | None, progress: bool) -> None:
+    """Judge the stored generations of RUN_DIR with a panel, without regenerating; stored ratings are skipped."""
+    from configs.loader import read_yaml, validate_as
+    from configs.schema import ExperimentConfig
+    from graphs.runner import build_run_panel, judge_backends, rate_run, run_config
+    from graphs.store import StoreError
+
+    try:
+        if config:
+            cfg, cfg_path = validate_as(ExperimentConfig, read_yaml(Path(config)), Path(config)), Path(config)
+        else:
+            cfg, cfg_path = run_config(Path(run_dir))
+        only = [n.strip() for names in rater_names for n in names.split(",") if n.strip()] or None
+        backends = judge_backends(cfg, cfg_path)
+        panel = build_run_panel(cfg, backends, cfg_path, only)
+    except ConfigError as exc:
+        fail(str(exc).replace("[", r"\["))
+    except (ValueError, KeyError) as exc:
+        fail(f"{config or run_dir}: models: {exc}")
+    if not panel:
+        fail(f"{cfg_path}: panel.raters: no raters to judge with; add a panel or name raters with --raters")
+
+    bar = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), console=errors, disable=not progress)  # fmt: skip
+    task_id = bar.add_task("generations", total=None)
+    try:
+        with bar:
+            summary = asyncio.run(
+                rate_run(
+                    Path(run_dir),
+                    cfg,
+                    cfg_path,
+                    panel=panel,
+                    backends=backends,
+                    on_start=lambda n: bar.update(task_id, total=n),
+                    on_progress=lambda n: bar.advance(task_id, n),
+                )
+            )
+    except KeyboardInterrupt:
+        errors.print("interrupted: judged chunks are saved; run the same command again to resume")
+        sys.exit(130)
+    except StoreError as exc:
+        fail(str(exc), code=1)
+    except ConfigError as exc:
+        fail(str(exc))
+
+    table = Table(title=f"rate {summary.run_dir}", show_header=False)
+    table.add_row("generations", str(summary.generations))
+    for rater in summary.raters:
+        table.add_row("rater", rater)
+    table.add_row("ratings written", str(summary.ratings_written))
+    table.add_row("already stored (skipped)", str(summary.ratings_skipped))
+    for outcome, count in sorted(summary.outcomes.items()):
+        table.add_row(f"  outcome {outcome}", str(count))
+    table.add_row("wall time", f"{summary.wall_s:.1f} s")
+    console.print(table)
+
+
+@main.group()
+def raters() -> None:
+    """Judges and rubrics."""
+
+
+@raters.command("list")
+@click.option("--config", type=click.Path(dir_okay=False), help="Also show this config's panel.")
+def raters_list(config: str | None) -> None:
+    """Show the rater kinds, the built-in rubrics and (with --config) a panel, with their dimensions."""
+    from raters.registry import available_raters, rater_class
+    from raters.rubric import builtin_rubrics, load_rubric
+
+    table = Table("kind", "description", "dimensions", "source", title="rater kinds")
+    for kind, source in sorted(available_raters().items()):
+        try:
+            cls = rater_class(kind)
+            dims = f"rubric (default {cls.default_rubric})" if cls.default_rubric else ", ".join(cls.default_dimensions)
+            table.add_row(kind, cls.description, dims or "from options", source)
+        except Exception as exc:  # a rater whose dependencies are missing is still listed
+            table.add_row(kind, f"[red]unavailable: {exc}[/]", "", source)
+    console.print(table)
+    rubrics = Table("rubric", "version", "kind", "dimensions", title="rubrics")
+    for name in builtin_rubrics():
+        rubric = load_rubric(name)
+        rubrics.add_row(rubric.id, rubric.version, rubric.kind, ", ".join(rubric.dimension_ids))
+    console.print(rubrics)
+    if config:
+        from graphs.runner import build_run_panel
+
+        experiment = _load(config)
+        try:
+            # judge models are not loaded by listing: backends are built but never called
+            from graphs.runner import judge_backends
+
+            panel = build_run_panel(experiment.config, judge_backends(experiment.config, config), config)
+        except ConfigError as exc:
+            fail(str(exc).replace("[", r"\["))
+        members = Table("name", "identity", "dimensions", title=f"panel of {config} ({panel.method})")
+        for rater in panel.raters:
+            members.add_row(rater.name, str(rater.identity()), ", ".join(rater.dimensions))
+        console.print(members, soft_wrap=True)
 
 
 @main.command()

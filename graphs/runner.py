@@ -1,8 +1,12 @@
 """The runner: expand the grid, skip what the run directory already holds, push chunks through the graph.
 
 Up to ``run.concurrency`` chunks are in flight at once; each backend bounds its own requests. Each chunk's
-results are written in one transaction as soon as they arrive, so a run stopped at any point (Ctrl-C, SIGTERM,
-kill -9) resumes where it stopped when the same command runs again, with no duplicate rows.
+results (generations and the panel's ratings) are written in one transaction as soon as they arrive, so a run
+stopped at any point (Ctrl-C, SIGTERM, kill -9) resumes where it stopped when the same command runs again, with
+no duplicate rows.
+
+:func:`rate_run` re-judges a finished run's stored generations with a panel (``tribunal rate``), without
+regenerating: ratings already stored under the same key are skipped, timeouts and server errors asked again.
 """
 
 from __future__ import annotations
@@ -24,11 +28,15 @@ from typing import Any
 import yaml
 
 from agents.base import Backend, create_backend
-from configs.loader import Experiment
+from configs.loader import ConfigError, Experiment, read_yaml, validate_as
+from configs.schema import ExperimentConfig
 from graphs.generation import build_generation_graph
 from graphs.grid import Cell, expand_grid, sampling_of
-from graphs.store import TranscriptStore
-from graphs.transcript import CONFIG_FILENAME
+from graphs.judging import build_judging_graph, item_for
+from graphs.store import StoreError, TranscriptStore
+from graphs.transcript import CONFIG_FILENAME, STORE_FILENAME
+from raters.panel import Panel, PanelError, build_panel
+from raters.types import Rating
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +52,7 @@ class RunSummary:
     completion_tokens: int = 0
     wall_s: float = 0.0
     status: str = "completed"
+    ratings: dict[str, int] = field(default_factory=dict)
 
     @property
     def cells_per_s(self) -> float:
@@ -65,6 +74,19 @@ def build_backends(experiment: Experiment) -> dict[str, Backend]:
             kwargs = {"config_path": str(experiment.path), "field_path": f"models[{index}]"}
         backends[spec.name] = create_backend(spec, **kwargs)
     return backends
+
+
+def build_run_panel(
+    config: ExperimentConfig,
+    backends: dict[str, Backend],
+    config_path: str | Path,
+    only: Sequence[str] | None = None,
+) -> Panel:
+    """The config's panel (or the raters named in ``only``); problems become a one-line :class:`ConfigError`."""
+    try:
+        return build_panel(config.panel, backends, only=only, config_path=config_path)
+    except PanelError as exc:
+        raise ConfigError(config_path, exc.field_path, exc.problem) from None
 
 
 def write_config_snapshot(run_dir: Path, experiment: Experiment) -> None:
@@ -89,8 +111,9 @@ async def run_experiment(
     backends: dict[str, Backend] | None = None,
     on_start: Callable[[int, int], None] | None = None,
     on_progress: ProgressCallback | None = None,
+    panel: Panel | None = None,
 ) -> RunSummary:
-    """Generate every cell of ``experiment`` not yet in ``run_dir``.
+    """Generate every cell of ``experiment`` not yet in ``run_dir`` and judge the replies with the panel.
 
     Args:
         experiment: a loaded experiment.
@@ -99,6 +122,7 @@ async def run_experiment(
         backends: prebuilt backends by model name (tests, notebooks); built from the config when omitted.
         on_start: called with (cells to generate, cells in the grid) before the first chunk.
         on_progress: called with the number of cells finished after each chunk.
+        panel: a prebuilt panel; built from the config's ``panel`` section when omitted.
 
     Returns:
         The run summary, also stored in the ``runs`` table.
@@ -109,6 +133,7 @@ async def run_experiment(
     if limit is not None:
         cells = cells[:limit]
     backends = backends if backends is not None else build_backends(experiment)
+    panel = panel if panel is not None else build_run_panel(config, backends, experiment.path)
 
     store = TranscriptStore.open(run_dir)
     write_config_snapshot(run_dir, experiment)
@@ -120,16 +145,26 @@ async def run_experiment(
     if on_start:
         on_start(len(todo), len(cells))
 
-    graph = build_generation_graph(backends, sampling_of(experiment))
+    graph = build_generation_graph(backends, sampling_of(experiment), panel)
     kinds = {name: backend.kind for name, backend in backends.items()}
     outcomes: Counter[str] = Counter()
+    rating_outcomes: Counter[str] = Counter()
     gate = asyncio.Semaphore(config.run.concurrency)
     started = time.perf_counter()
 
     async def process(chunk: list[Cell]) -> None:
         async with gate:
             state = await graph.ainvoke({"cells": chunk})
-            store.write_generations(chunk, state["requests"], state["results"], kinds)
+            ratings: list[Rating] = state.get("ratings", [])
+            store.write_generations(
+                chunk,
+                state["requests"],
+                state["results"],
+                kinds,
+                ratings=ratings,
+                refusals=panel.refusal_flags(ratings),
+            )
+        rating_outcomes.update(r.outcome.value for r in ratings)
         for result in state["results"]:
             outcomes[result.outcome] += 1
             usage = getattr(result, "usage", None)
@@ -159,11 +194,126 @@ async def run_experiment(
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGTERM)
         summary.outcomes = dict(outcomes)
+        summary.ratings = dict(rating_outcomes)
         summary.wall_s = time.perf_counter() - started
         store.finish_run(run_id, summary.status, summary.as_dict())
         store.close()
+        await panel.aclose()
         for backend in backends.values():
             with contextlib.suppress(Exception):
                 await backend.aclose()
     log.info("run summary: %s", json.dumps(summary.as_dict()))
+    return summary
+
+
+# ------------------------------------------------------------------------------------------------ rate
+@dataclass
+class RateSummary:
+    run_dir: str
+    raters: list[str]
+    generations: int
+    ratings_written: int = 0
+    ratings_skipped: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    wall_s: float = 0.0
+    status: str = "completed"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_config(run_dir: Path) -> tuple[ExperimentConfig, Path]:
+    """The experiment config a run directory was made with (its ``config.yaml`` snapshot)."""
+    path = Path(run_dir) / CONFIG_FILENAME
+    snapshot = read_yaml(path)
+    if not isinstance(snapshot, dict) or "config" not in snapshot:
+        raise ConfigError(path, "config", "not a tribunal run snapshot (no 'config' section)")
+    return validate_as(ExperimentConfig, snapshot["config"], path), path
+
+
+def judge_backends(config: ExperimentConfig, config_path: str | Path) -> dict[str, Backend]:
+    """Backends for the configured models that panel raters name (rating needs no generator)."""
+    wanted = {r.model for r in config.panel.raters if isinstance(r.model, str)}
+    backends = {}
+    for index, spec in enumerate(config.models):
+        if spec.name in wanted:
+            kwargs: dict[str, Any] = {}
+            if spec.backend == "openai":
+                kwargs = {"config_path": str(config_path), "field_path": f"models[{index}]"}
+            backends[spec.name] = create_backend(spec, **kwargs)
+    return backends
+
+
+async def rate_run(
+    run_dir: Path,
+    config: ExperimentConfig,
+    config_path: str | Path,
+    *,
+    only: Sequence[str] | None = None,
+    panel: Panel | None = None,
+    backends: dict[str, Backend] | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> RateSummary:
+    """Judge the stored generations of ``run_dir`` with a panel, skipping ratings already stored.
+
+    Generations are never regenerated or rewritten; ``generations.refusal`` is filled only where it is NULL.
+
+    Args:
+        run_dir: a run directory made by ``tribunal run``.
+        config: the config whose panel judges (the run's own snapshot, or another config with new raters).
+        config_path: the config's file, for error messages.
+        only: judge with these raters only, by name (see :func:`raters.panel.build_panel`).
+        panel: a prebuilt panel (tests, notebooks); built from ``config`` when omitted.
+        backends: prebuilt backends by model name; built for the models the raters name when omitted.
+        on_start: called with the number of generations before the first chunk.
+        on_progress: called with the number of generations judged after each chunk.
+    """
+    if not (Path(run_dir) / STORE_FILENAME).exists():
+        raise StoreError(f"{run_dir}: not a tribunal run directory (no {STORE_FILENAME})")
+    store = TranscriptStore.open(Path(run_dir))
+    if panel is None:
+        backends = backends if backends is not None else judge_backends(config, config_path)
+        panel = build_run_panel(config, backends, config_path, only)
+    run_id = store.begin_run("rate", config.model_dump(mode="json"))
+    rows = store.judgeable_generations()
+    done = frozenset(store.final_rating_keys())
+    items = [item_for(r["generation_key"], r["text"], json.loads(r["messages"]), r["language"]) for r in rows]
+    summary = RateSummary(
+        run_dir=str(run_dir), raters=[str(r.identity()) for r in panel.raters], generations=len(items)
+    )
+    if on_start:
+        on_start(len(items))
+    graph = build_judging_graph(panel)
+    outcomes: Counter[str] = Counter()
+    gate = asyncio.Semaphore(config.run.concurrency)
+    size = config.run.chunk_size
+    started = time.perf_counter()
+
+    async def process(chunk: list[Any]) -> None:
+        async with gate:
+            state = await graph.ainvoke({"items": chunk, "skip": done})
+            ratings: list[Rating] = state.get("ratings", [])
+            store.write_ratings(ratings, panel.refusal_flags(ratings))
+        outcomes.update(r.outcome.value for r in ratings)
+        summary.ratings_written += len(ratings)
+        if on_progress:
+            on_progress(len(chunk))
+
+    try:
+        await asyncio.gather(*(process(items[i : i + size]) for i in range(0, len(items), size)))
+    except BaseException:
+        summary.status = "interrupted"
+        raise
+    finally:
+        expected = len(items) * sum(len(r.dimensions) for r in panel.raters)
+        summary.ratings_skipped = max(0, expected - summary.ratings_written)
+        summary.outcomes = dict(outcomes)
+        summary.wall_s = time.perf_counter() - started
+        store.finish_run(run_id, summary.status, summary.as_dict())
+        store.close()
+        await panel.aclose()
+        for backend in (backends or {}).values():
+            with contextlib.suppress(Exception):
+                await backend.aclose()
     return summary

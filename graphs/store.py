@@ -18,6 +18,7 @@ from typing import Any
 from agents.types import CallFailure, Completion, GenerationRequest, content_key
 from graphs.grid import Cell
 from graphs.transcript import DDL, SCHEMA_VERSION, STORE_FILENAME
+from raters.types import RETRYABLE_OUTCOMES, Rating
 
 
 class StoreError(RuntimeError):
@@ -123,9 +124,17 @@ class TranscriptStore:
         results: Sequence[Completion | CallFailure],
         backends: dict[str, str],
         round_: int = 0,
+        *,
+        ratings: Sequence[Rating] = (),
+        refusals: dict[str, bool] | None = None,
     ) -> None:
-        """Store one chunk's generations in one transaction (a retried failure replaces its failed row)."""
+        """Store one chunk's generations and their ratings in one transaction.
+
+        A retried failure replaces its failed row. ``refusals`` (generation key → flag, from the panel's refusal
+        detector) fills ``generations.refusal``; generations without a flag keep it NULL.
+        """
         now = time.time()
+        refusals = refusals or {}
         rows = []
         for cell, request, result in zip(cells, requests, results, strict=True):
             is_completion = isinstance(result, Completion)
@@ -147,7 +156,7 @@ class TranscriptStore:
                     result.usage.completion_tokens if is_completion else None,
                     result.latency_s,
                     result.attempts,
-                    None,
+                    _flag(refusals.get(generation_key(cell.key, round_))),
                     now,
                 )
             )
@@ -156,6 +165,52 @@ class TranscriptStore:
                 "INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+            self._insert_ratings(db, ratings, now)
+
+    # ---------------------------------------------------------------------------------------- ratings
+    def write_ratings(self, ratings: Sequence[Rating], refusals: dict[str, bool] | None = None) -> None:
+        """Store ratings in one transaction; a rating of the same key (a retried timeout, say) is replaced.
+
+        ``refusals`` fills ``generations.refusal`` where it is still NULL: a stored flag is never changed.
+        """
+        with self.transaction() as db:
+            self._insert_ratings(db, ratings, time.time())
+            if refusals:
+                db.executemany(
+                    "UPDATE generations SET refusal = ? WHERE generation_key = ? AND refusal IS NULL",
+                    [(_flag(flag), key) for key, flag in refusals.items()],
+                )
+
+    @staticmethod
+    def _insert_ratings(db: sqlite3.Connection, ratings: Sequence[Rating], now: float) -> None:
+        rows = [
+            (
+                r.key, r.item_key, str(r.rater), r.rater.name, r.rater.model,
+                r.rater.framing.attribute if r.rater.framing else None,
+                r.rater.framing.value if r.rater.framing else None,
+                r.rater.rubric, r.rater.rubric_version, r.dimension, r.score, r.raw, r.scale, r.outcome.value,
+                r.rationale, r.attempts, r.latency_s, r.prompt_tokens, r.completion_tokens, now,
+            )
+            for r in ratings
+        ]  # fmt: skip
+        db.executemany(
+            "INSERT OR REPLACE INTO ratings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+        )
+
+    def final_rating_keys(self) -> set[str]:
+        """Keys of stored ratings that are final; timeouts and server errors are asked again."""
+        retry = tuple(o.value for o in RETRYABLE_OUTCOMES)
+        marks = ", ".join("?" for _ in retry)
+        return {
+            row[0] for row in self._db.execute(f"SELECT rating_key FROM ratings WHERE outcome NOT IN ({marks})", retry)
+        }
+
+    def judgeable_generations(self) -> list[sqlite3.Row]:
+        """Every generation with a reply to judge: key, text, messages, language (round order, then key)."""
+        return self.query(
+            "SELECT g.generation_key, g.text, g.messages, c.language FROM generations g JOIN cells c USING (cell_key) "
+            "WHERE g.outcome = 'ok' AND g.text IS NOT NULL ORDER BY g.round, g.generation_key"
+        )
 
     # -------------------------------------------------------------------------------------- reporting
     def count(self, table: str, where: str = "", params: Sequence[Any] = ()) -> int:
@@ -167,3 +222,7 @@ class TranscriptStore:
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         return list(self._db.execute(sql, params))
+
+
+def _flag(value: bool | None) -> int | None:
+    return None if value is None else int(value)

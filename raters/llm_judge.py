@@ -1,0 +1,407 @@
+"""LLM judges on any backend: schema-constrained JSON, or a probability-weighted rating scale from logprobs.
+
+``mode: json`` (default)
+    One request per text asks for ``{"rationale": ..., <dimension>: <value>, ...}``. The rubric's JSON schema is
+    sent with the request (``response_format`` on OpenAI-compatible servers, guided decoding on vLLM); backends that
+    cannot constrain output ignore it, so every reply is parsed and validated with pydantic here. A reply that does
+    not validate is re-asked once, quoting the validation error; a second failure is ``parse_error``.
+``mode: logprobs`` (G-Eval style)
+    One request per text and dimension asks for a single number on the rubric's scale, with ``top_logprobs``. The
+    score is the probability-weighted mean over the scale's tokens at the first scale token of the reply,
+    :math:`E = \\sum_v p(v)\\,v / \\sum_v p(v)`, normalised to 0–1 (Liu et al. 2023, "G-Eval"). When the backend
+    returns no logprobs the number in the text is used as is.
+
+Outcomes are typed: a backend timeout is ``timeout``; 5xx, rate limiting, dropped connections, malformed bodies
+and client errors are ``server_error``; a ``content_filter`` finish is ``content_filter``; a reply cut at
+``max_tokens`` that does not parse is ``truncated``; a judge that declines to rate is ``refusal``.
+
+The rated text is wrapped in ``<data>…</data>`` with any ``<data>`` tag inside it escaped, and the system prompt
+says that nothing inside is an instruction.
+
+Options:
+    ``mode``: ``json`` or ``logprobs``.
+    ``temperature`` (default 0), ``max_tokens`` (default 256 for json, 4 for logprobs), ``seed`` (default 0).
+    ``top_logprobs``: alternatives per token in logprobs mode (default 20).
+    ``threshold``: δ of a multilabel rubric (default: the rubric's).
+    ``context``: include the request the text answers (default true).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from agents.types import CallFailure, Completion, FailureKind, GenerationRequest, Message, Sampling, content_key
+from configs.schema import RaterSpec
+from raters.base import Rater
+from raters.refusal_patterns import looks_like_refusal
+from raters.registry import register_rater
+from raters.rubric import Rubric
+from raters.types import Rating, RatingItem, RatingOutcome
+
+PROMPTS_FILE = Path(__file__).parent / "prompts" / "llm_judge.yaml"
+_DATA_TAG = re.compile(r"<(\s*/?\s*data\b)", re.IGNORECASE)
+
+FAILURE_OUTCOMES = {
+    FailureKind.TIMEOUT: RatingOutcome.TIMEOUT,
+    FailureKind.SERVER_ERROR: RatingOutcome.SERVER_ERROR,
+    FailureKind.RATE_LIMITED: RatingOutcome.SERVER_ERROR,
+    FailureKind.CONNECTION_ERROR: RatingOutcome.SERVER_ERROR,
+    FailureKind.BAD_RESPONSE: RatingOutcome.SERVER_ERROR,
+    FailureKind.CLIENT_ERROR: RatingOutcome.SERVER_ERROR,
+}
+
+
+@cache
+def load_prompts() -> dict[str, Any]:
+    with PROMPTS_FILE.open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def escape_data(text: str) -> str:
+    """Neutralise ``<data>``/``</data>`` tags inside a judged text so it cannot close its own delimiters."""
+    return _DATA_TAG.sub(r"&lt;\1", text)
+
+
+def extract_json_object(text: str) -> Any:
+    """The first JSON object in ``text`` (bare, or inside prose or a code fence); raises ``ValueError``."""
+    decoder = json.JSONDecoder()
+    for match in re.finditer(r"\{", text):
+        try:
+            value, _ = decoder.raw_decode(text, match.start())
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            return value
+    raise ValueError("the reply contains no JSON object")
+
+
+@dataclass
+class _Call:
+    """Cost of the calls spent on one verdict."""
+
+    attempts: int = 0
+    latency_s: float = 0.0
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+    def add(self, result: Completion | CallFailure) -> None:
+        self.attempts += 1
+        self.latency_s += result.latency_s
+        if isinstance(result, Completion):
+            if result.usage.prompt_tokens is not None:
+                self.prompt_tokens = (self.prompt_tokens or 0) + result.usage.prompt_tokens
+            if result.usage.completion_tokens is not None:
+                self.completion_tokens = (self.completion_tokens or 0) + result.usage.completion_tokens
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "attempts": self.attempts,
+            "latency_s": self.latency_s,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+        }
+
+
+@register_rater("llm")
+class LLMJudge(Rater):
+    description = "an LLM judge on any backend: schema-constrained JSON or a logprob-weighted scale"
+    default_rubric = "toxicity"
+    needs_model = True
+    supports_framing = True
+
+    def __init__(self, spec: RaterSpec, **kwargs: Any) -> None:
+        super().__init__(spec, **kwargs)
+        assert self.rubric is not None
+        options = spec.options
+        self.mode = str(options.get("mode", "json"))
+        if self.mode not in ("json", "logprobs"):
+            raise ValueError(f"options.mode must be 'json' or 'logprobs', not {self.mode!r}")
+        if self.mode == "logprobs" and self.rubric.kind == "multilabel":
+            raise ValueError("a multilabel rubric needs mode 'json' (logprobs rate a single scale)")
+        default_tokens = 256 if self.mode == "json" else 4
+        self.sampling = Sampling(
+            temperature=float(options.get("temperature", 0.0)),
+            max_tokens=int(options.get("max_tokens", default_tokens)),
+            seed=int(options.get("seed", 0)),
+        )
+        self.top_logprobs = int(options.get("top_logprobs", 20))
+        self.threshold = float(options.get("threshold", self.rubric.threshold))
+        self.with_context = bool(options.get("context", True))
+        any_label = self.rubric.any_label
+        wanted = set(self.dimensions)
+        self.asked = tuple(
+            d.id for d in self.rubric.dimensions if d.id in wanted or (any_label is not None and any_label in wanted)
+        )
+        self.schema = self.rubric.reply_schema(self.asked)
+        self.reply_model = self._reply_model(self.rubric, self.asked)
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "sampling": self.sampling.model_dump(mode="json"),
+            "top_logprobs": self.top_logprobs if self.mode == "logprobs" else None,
+            "threshold": self.threshold if self.rubric and self.rubric.kind == "multilabel" else None,
+            "context": self.with_context,
+            "dimensions": list(self.dimensions),
+            "prompts": content_key(load_prompts())[:8],
+        }
+
+    @staticmethod
+    def _reply_model(rubric: Rubric, dimensions: tuple[str, ...]) -> type[BaseModel]:
+        lo, hi = rubric.bounds
+        value_type: Any = float if rubric.kind == "multilabel" else int
+        fields: dict[str, Any] = {"rationale": (str, "")}
+        for d in dimensions:
+            fields[d] = (Annotated[value_type, Field(ge=lo, le=hi)], ...)
+        return create_model("JudgeReply", __config__=ConfigDict(extra="ignore"), **fields)
+
+    # ------------------------------------------------------------------------------------------ prompts
+    def system_prompt(self) -> str:
+        prompts, rubric = load_prompts(), self.rubric
+        assert rubric is not None
+        framing = ""
+        if self.framing is not None:
+            attribute = prompts["attribute_names"].get(self.framing.attribute, self.framing.attribute)
+            framing = prompts["framing"].format(attribute=attribute, value=self.framing.value)
+        anchors = ""
+        if rubric.anchors:
+            anchors = " (" + "; ".join(f"{k} = {v}" for k, v in sorted(rubric.anchors.items())) + ")"
+        scale = prompts["scale"][rubric.kind].format(min=rubric.scale_min, max=rubric.scale_max, anchors=anchors)
+        described = {d.id: d.description for d in rubric.dimensions}
+        dimensions = "\n".join(f"- {d}: {described[d]}" for d in self.asked)
+        return prompts["system"].format(
+            framing=framing, instructions=rubric.instructions, dimensions=dimensions, scale=scale
+        )
+
+    def _context(self, item: RatingItem) -> str:
+        prompts = load_prompts()
+        context = ""
+        if self.with_context and item.prompt:
+            context += prompts["context"].format(prompt=item.prompt)
+        if item.language != "en":
+            context += prompts["language"].format(language=item.language)
+        return context
+
+    def json_request(self, item: RatingItem) -> GenerationRequest:
+        user = load_prompts()["json_user"].format(
+            context=self._context(item), text=escape_data(item.text), keys=self._keys()
+        )
+        messages = (Message(role="system", content=self.system_prompt()), Message(role="user", content=user))
+        return GenerationRequest(messages=messages, sampling=self.sampling, json_schema=self.schema)
+
+    def score_request(self, item: RatingItem, dimension: str) -> GenerationRequest:
+        assert self.rubric is not None
+        described = {d.id: d.description for d in self.rubric.dimensions}
+        lo, hi = self.rubric.bounds
+        user = load_prompts()["score_user"].format(
+            context=self._context(item),
+            text=escape_data(item.text),
+            dimension=dimension,
+            description=described[dimension],
+            min=int(lo),
+            max=int(hi),
+        )
+        messages = (Message(role="system", content=self.system_prompt()), Message(role="user", content=user))
+        return GenerationRequest(messages=messages, sampling=self.sampling, top_logprobs=self.top_logprobs)
+
+    def _keys(self) -> str:
+        return ", ".join(f'"{k}"' for k in ("rationale", *self.asked))
+
+    # ------------------------------------------------------------------------------------------- rating
+    async def rate(self, items: Sequence[RatingItem]) -> list[Rating]:
+        if not items:
+            return []
+        if self.mode == "logprobs":
+            return await self._rate_logprobs(items)
+        return await self._rate_json(items)
+
+    async def _rate_json(self, items: Sequence[RatingItem]) -> list[Rating]:
+        assert self.backend is not None
+        requests = [self.json_request(item) for item in items]
+        costs = [_Call() for _ in items]
+        verdicts: list[list[Rating] | None] = [None] * len(items)
+        reask: dict[int, GenerationRequest] = {}
+        first = await self.backend.generate(requests)
+        for index, (item, request, result) in enumerate(zip(items, requests, first, strict=True)):
+            costs[index].add(result)
+            outcome = self._interpret(item, result, costs[index], last_try=False)
+            if isinstance(outcome, str):
+                assert isinstance(result, Completion)
+                messages = (
+                    *request.messages,
+                    Message(role="assistant", content=result.text),
+                    Message(role="user", content=load_prompts()["reask"].format(error=outcome, keys=self._keys())),
+                )
+                reask[index] = request.model_copy(update={"messages": messages})
+            else:
+                verdicts[index] = outcome
+        if reask:
+            second = await self.backend.generate(list(reask.values()))
+            for index, result in zip(reask, second, strict=True):
+                costs[index].add(result)
+                outcome = self._interpret(items[index], result, costs[index], last_try=True)
+                assert not isinstance(outcome, str)
+                verdicts[index] = outcome
+        return [rating for verdict in verdicts if verdict is not None for rating in verdict]
+
+    def _interpret(
+        self, item: RatingItem, result: Completion | CallFailure, cost: _Call, *, last_try: bool
+    ) -> list[Rating] | str:
+        """Ratings for a reply, or (before the last try) the validation error to re-ask with."""
+        if isinstance(result, CallFailure):
+            note = f"{result.failure.value}: {result.message}"
+            return self._all_unscored(item, FAILURE_OUTCOMES[result.failure], cost, rationale=note)
+        if result.finish_reason == "content_filter":
+            return self._all_unscored(item, RatingOutcome.CONTENT_FILTER, cost, raw=result.text or None)
+        try:
+            reply = self.reply_model.model_validate(extract_json_object(result.text))
+        except (ValueError, ValidationError) as exc:
+            error = _one_line(exc)
+            if result.finish_reason == "length":
+                return self._all_unscored(item, RatingOutcome.TRUNCATED, cost, raw=result.text, rationale=error)
+            if "{" not in result.text and looks_like_refusal(result.text):
+                return self._all_unscored(item, RatingOutcome.REFUSAL, cost, raw=result.text)
+            if not last_try:
+                return error
+            return self._all_unscored(item, RatingOutcome.PARSE_ERROR, cost, raw=result.text, rationale=error)
+        values = reply.model_dump()
+        return self._from_values(item, values, cost)
+
+    def _from_values(self, item: RatingItem, values: dict[str, Any], cost: _Call) -> list[Rating]:
+        rubric = self.rubric
+        assert rubric is not None
+        scale = rubric.scale_label(self.threshold)
+        rationale = str(values.get("rationale") or "") or None
+        by_dim = {
+            d: self.scored(
+                item,
+                d,
+                rubric.normalise(float(values[d]), self.threshold),
+                raw=f"{values[d]:g}",
+                scale=scale,
+                rationale=rationale,
+                **cost.fields(),
+            )
+            for d in self.asked
+        }
+        if rubric.any_label and rubric.any_label in self.dimensions:
+            by_dim[rubric.any_label] = any_label_rating(self, item, list(by_dim.values()), rubric.any_label, scale)
+        return [by_dim[d] for d in self.dimensions]
+
+    def _all_unscored(self, item: RatingItem, outcome: RatingOutcome, cost: _Call, **fields: Any) -> list[Rating]:
+        return [self.unscored(item, d, outcome, **fields, **cost.fields()) for d in self.dimensions]
+
+    async def _rate_logprobs(self, items: Sequence[RatingItem]) -> list[Rating]:
+        assert self.backend is not None and self.rubric is not None
+        pairs = [(item, d) for item in items for d in self.dimensions]
+        results = await self.backend.generate([self.score_request(item, d) for item, d in pairs])
+        ratings = []
+        lo, hi = self.rubric.bounds
+        for (item, dimension), result in zip(pairs, results, strict=True):
+            cost = _Call()
+            cost.add(result)
+            if isinstance(result, CallFailure):
+                note = f"{result.failure.value}: {result.message}"
+                ratings.append(
+                    self.unscored(item, dimension, FAILURE_OUTCOMES[result.failure], rationale=note, **cost.fields())
+                )
+                continue
+            if result.finish_reason == "content_filter":
+                ratings.append(self.unscored(item, dimension, RatingOutcome.CONTENT_FILTER, **cost.fields()))
+                continue
+            expected = weighted_scale_value(result, int(lo), int(hi))
+            if expected is not None:
+                value, distribution = expected
+                ratings.append(
+                    self.scored(
+                        item,
+                        dimension,
+                        (value - lo) / (hi - lo),
+                        raw=f"{value:.4f}",
+                        scale=f"{int(lo)}-{int(hi)} logprob-weighted",
+                        rationale=json.dumps(distribution),
+                        **cost.fields(),
+                    )
+                )
+                continue
+            found = re.search(r"-?\d+(?:\.\d+)?", result.text)
+            if found and lo <= float(found.group()) <= hi:
+                value = float(found.group())
+                ratings.append(
+                    self.scored(
+                        item,
+                        dimension,
+                        (value - lo) / (hi - lo),
+                        raw=found.group(),
+                        scale=f"{int(lo)}-{int(hi)}",
+                        **cost.fields(),
+                    )
+                )
+                continue
+            if result.finish_reason == "length" and not found:
+                outcome = RatingOutcome.TRUNCATED
+            elif looks_like_refusal(result.text):
+                outcome = RatingOutcome.REFUSAL
+            else:
+                outcome = RatingOutcome.PARSE_ERROR
+            ratings.append(self.unscored(item, dimension, outcome, raw=result.text, **cost.fields()))
+        return ratings
+
+
+def weighted_scale_value(completion: Completion, lo: int, hi: int) -> tuple[float, dict[str, float]] | None:
+    """G-Eval: the probability-weighted mean of the scale's values at the reply's first scale token.
+
+    Returns:
+        ``(expected value, {value: probability})`` with probabilities renormalised over the scale's tokens, or
+        ``None`` when the reply has no logprobs or no scale token.
+    """
+    if not completion.logprobs:
+        return None
+    values = {str(v): v for v in range(lo, hi + 1)}
+    for token in completion.logprobs:
+        if token.token.strip() not in values:
+            continue
+        alternatives = token.top or [(token.token, token.logprob)]
+        mass: dict[int, float] = {}
+        for text, logprob in alternatives:
+            key = text.strip()
+            if key in values:
+                mass[values[key]] = mass.get(values[key], 0.0) + math.exp(logprob)
+        if token.token.strip() not in {str(v) for v in mass}:
+            mass[values[token.token.strip()]] = math.exp(token.logprob)
+        total = sum(mass.values())
+        expected = sum(v * p for v, p in mass.items()) / total
+        return expected, {str(v): round(p / total, 6) for v, p in sorted(mass.items())}
+    return None
+
+
+def any_label_rating(rater: Rater, item: RatingItem, labels: list[Rating], dimension: str, scale: str) -> Rating:
+    """The derived "any label flagged" rating of a multilabel rubric.
+
+    Flagged (1) when any scored label is flagged; not flagged (0) only when every label was scored and none is;
+    otherwise unscored with the first unscored label's outcome, because a missing verdict is not a "safe" one.
+    """
+    flagged = [r for r in labels if r.scored and r.score == 1.0]
+    if flagged:
+        return rater.scored(item, dimension, 1.0, raw=",".join(r.dimension for r in flagged), scale=scale)
+    missing = [r for r in labels if not r.scored]
+    if missing:
+        return rater.unscored(item, dimension, missing[0].outcome, rationale=f"{len(missing)} label(s) unscored")
+    return rater.scored(item, dimension, 0.0, raw="", scale=scale)
+
+
+def _one_line(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        parts = [f"{'.'.join(str(p) for p in e['loc']) or 'reply'}: {e['msg']}" for e in exc.errors(include_url=False)]
+        return "; ".join(parts)[:500]
+    return " ".join(str(exc).split())[:500]

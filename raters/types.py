@@ -1,0 +1,144 @@
+"""What a rater takes and returns: items to rate in, typed :class:`Rating` records out.
+
+A rating is either a score normalised to 0–1 (the judge's raw value and its scale kept beside it) or unscored with
+the reason why. The validator enforces that ``score is None`` exactly when the outcome is not ``scored``, so no
+failure can be stored or aggregated as a number.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from agents.types import content_key
+
+
+class RatingOutcome(StrEnum):
+    SCORED = "scored"
+    PARSE_ERROR = "parse_error"
+    REFUSAL = "refusal"
+    TRUNCATED = "truncated"
+    TIMEOUT = "timeout"
+    CONTENT_FILTER = "content_filter"
+    SERVER_ERROR = "server_error"
+
+
+#: Outcomes that a later ``tribunal rate`` tries again (the judge may answer next time); the others are final.
+RETRYABLE_OUTCOMES = frozenset({RatingOutcome.TIMEOUT, RatingOutcome.SERVER_ERROR})
+
+
+class RatingItem(BaseModel):
+    """One text to rate, with the context it was produced in.
+
+    Attributes:
+        key: what the text is (a generation key when judging generations); enters the rating key.
+        text: the text to rate.
+        prompt: the user prompt the text answers, if any.
+        persona: the persona (system prompt) the text was written under, if any.
+        language: the text's language code.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    text: str
+    prompt: str | None = None
+    persona: str | None = None
+    language: str = "en"
+
+
+class Framing(BaseModel):
+    """A demographic framing of a judge: "rate as a ``value`` (``attribute``) annotator would"."""
+
+    model_config = ConfigDict(frozen=True)
+
+    attribute: str
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.attribute}={self.value}"
+
+
+class RaterIdentity(BaseModel):
+    """Everything that determines a rater's verdicts; its string form is stored and enters rating keys.
+
+    ``settings`` is a short digest of the rater's options (sampling, mode, thresholds, prompt version), so that two
+    differently configured raters of the same name never share keys.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    kind: str
+    model: str | None = None
+    rubric: str | None = None
+    rubric_version: str | None = None
+    framing: Framing | None = None
+    settings: str | None = None
+
+    def __str__(self) -> str:
+        parts = [self.name, self.kind]
+        if self.model:
+            parts.append(f"model={self.model}")
+        if self.rubric:
+            parts.append(f"rubric={self.rubric}@{self.rubric_version}")
+        if self.framing:
+            parts.append(f"framing={self.framing}")
+        if self.settings:
+            parts.append(f"settings={self.settings}")
+        return "|".join(parts)
+
+
+def rating_key(item_key: str, rater: RaterIdentity | str, dimension: str) -> str:
+    """Content-addressed key of one rating: the rated item, the rater's full identity and the dimension."""
+    return content_key({"item": item_key, "rater": str(rater), "dimension": dimension})
+
+
+class Rating(BaseModel):
+    """One rater's verdict on one item along one dimension.
+
+    Attributes:
+        item_key: the rated item (a generation key).
+        rater: the rater's identity.
+        dimension: e.g. ``toxicity``, ``refusal``, ``care``.
+        score: normalised to 0–1; ``None`` exactly when ``outcome`` is not ``scored``.
+        raw: the judge's own value as it gave it (``"4"``, ``"0.93"``, a matched phrase).
+        scale: how ``raw`` maps to ``score`` (``"1-5"``, ``"probability"``, ``"binary"``, ...).
+        outcome: ``scored`` or why there is no score.
+        rationale: the judge's explanation, or what went wrong.
+        attempts: model calls spent (2 after a re-ask).
+        latency_s, prompt_tokens, completion_tokens: cost of the verdict, where known.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    item_key: str
+    rater: RaterIdentity
+    dimension: str
+    score: float | None = Field(None, ge=0.0, le=1.0)
+    raw: str | None = None
+    scale: str | None = None
+    outcome: RatingOutcome
+    rationale: str | None = None
+    attempts: int = Field(1, ge=0)
+    latency_s: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+    @model_validator(mode="after")
+    def _score_iff_scored(self) -> Rating:
+        if (self.outcome == RatingOutcome.SCORED) != (self.score is not None):
+            raise ValueError(
+                f"a rating with outcome {self.outcome.value!r} must "
+                f"{'have' if self.outcome == RatingOutcome.SCORED else 'not have'} a score"
+            )
+        return self
+
+    @property
+    def key(self) -> str:
+        return rating_key(self.item_key, self.rater, self.dimension)
+
+    @property
+    def scored(self) -> bool:
+        return self.outcome == RatingOutcome.SCORED
