@@ -152,6 +152,7 @@ def load_experiment(path: str | Path) -> Experiment:
     """
     path = Path(path)
     config = validate_as(ExperimentConfig, read_yaml(path), path)
+    check_references(config, path)
     base = path.parent
     grid = config.grid
 
@@ -180,6 +181,37 @@ def load_experiment(path: str | Path) -> Experiment:
         templates=templates,
         catalog_paths={"personas": persona_path, "targets": target_path, "templates": template_path},
     )
+
+
+def check_references(config: ExperimentConfig, path: Path) -> None:
+    """Names that point elsewhere in the config (judge models, critic, rewriter, measuring raters) must exist."""
+    models = {m.name for m in config.models}
+    known = ", ".join(sorted(models))
+    for index, name in enumerate(config.grid.models or []):
+        if name not in models:
+            raise ConfigError(path, f"grid.models[{index}]", f"{name!r} is not in models ({known})")
+    for index, rater in enumerate(config.panel.raters):
+        if isinstance(rater.model, str) and rater.model not in models:
+            raise ConfigError(
+                path,
+                f"panel.raters[{index}].model",
+                f"{rater.model!r} is not in models ({known}); name a configured model or write the judge inline",
+            )
+    mitigation = config.mitigation
+    if mitigation is None:
+        return
+    if isinstance(mitigation.critic, str) and mitigation.critic not in models:
+        raise ConfigError(path, "mitigation.critic", f"{mitigation.critic!r} is not in models ({known})")
+    if mitigation.rewriter is not None and mitigation.rewriter not in models:
+        raise ConfigError(path, "mitigation.rewriter", f"{mitigation.rewriter!r} is not in models ({known})")
+    raters = {r.name for r in config.panel.raters}
+    if mitigation.enabled and not raters:
+        raise ConfigError(path, "mitigation", "the loop needs a panel to measure with; add panel.raters")
+    for index, name in enumerate(mitigation.raters or []):
+        if name not in raters:
+            raise ConfigError(
+                path, f"mitigation.raters[{index}]", f"{name!r} is not a panel rater ({', '.join(sorted(raters))})"
+            )
 
 
 def resolve_env(value: str | None, *, path: str | Path, field_path: str) -> str | None:

@@ -166,6 +166,11 @@ class GridConfig(Strict):
     personas: Path
     targets: Path
     templates: Path
+    models: list[str] | None = Field(
+        None,
+        description="the models that generate (names from models); all when omitted. Judge-only and critic "
+        "models are left out here.",
+    )
     persona_ids: list[str] | None = Field(None, description="subset of the persona catalog; all when omitted")
     target_ids: list[str] | None = None
     template_ids: list[str] | None = None
@@ -237,6 +242,27 @@ class PanelConfig(Strict):
         return self
 
 
+class MitigationConfig(Strict):
+    """The critique-rewrite loop: replies the measuring panel scores at or above ``threshold`` are critiqued by an
+    outside evaluator and rewritten by the generator, round after round, until below threshold or out of rounds.
+
+    The critic and the measuring panel are configured apart, so that a rewrite cannot simply learn one judge's
+    taste; the report says which was used.
+    """
+
+    enabled: bool = True
+    threshold: float = Field(0.5, ge=0, le=1, description="loop while the measured score is at or above this")
+    max_rounds: int = Field(3, ge=1, le=20, description="critique-rewrite rounds at most")
+    dimension: str = Field("toxicity", min_length=1, description="the panel dimension that is measured")
+    raters: list[str] | None = Field(
+        None, description="the measuring panel: names of panel raters (default: every rater scoring the dimension)"
+    )
+    critic: str | ModelSpec = Field(description="the evaluator model: a name from models, or a model written inline")
+    rewriter: str | None = Field(None, description="a name from models; default: each cell's own generator")
+    critic_max_tokens: int = Field(200, ge=1, le=8192)
+    critic_temperature: float = Field(0.0, ge=0, le=2)
+
+
 class ExperimentConfig(Strict):
     name: str = Field(pattern=ID_PATTERN)
     description: str = ""
@@ -246,18 +272,7 @@ class ExperimentConfig(Strict):
     grid: GridConfig
     run: RunConfig = RunConfig()
     panel: PanelConfig = PanelConfig()
-
-    @model_validator(mode="after")
-    def _rater_models_exist(self) -> ExperimentConfig:
-        names = {m.name for m in self.models}
-        for rater in self.panel.raters:
-            if isinstance(rater.model, str) and rater.model not in names:
-                known = ", ".join(sorted(names))
-                raise ValueError(
-                    f"panel rater {rater.name!r} names model {rater.model!r}, which is not in models ({known}); "
-                    "name a configured model or write the judge model inline"
-                )
-        return self
+    mitigation: MitigationConfig | None = None
 
     @field_validator("models")
     @classmethod

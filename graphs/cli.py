@@ -150,6 +150,11 @@ def run(config: str, out: str | None, limit: int | None, progress: bool) -> None
     table.add_row("tokens (prompt / completion)", f"{summary.prompt_tokens} / {summary.completion_tokens}")
     for outcome, count in sorted(summary.ratings.items()):
         table.add_row(f"  ratings {outcome}", str(count))
+    if summary.stop_reasons:
+        table.add_row("mitigation: critiques / rewrites", f"{summary.critiques} / {summary.rewrites}")
+        table.add_row("mitigation stop reasons", ", ".join(f"{k} {v}" for k, v in sorted(summary.stop_reasons.items())))
+    if summary.cache_hits:
+        table.add_row("calls served from cache", str(summary.cache_hits))
     table.add_row("wall time", f"{summary.wall_s:.1f} s ({summary.cells_per_s:.2f} cells/s)")
     console.print(table)
     failures = sum(v for k, v in summary.outcomes.items() if k not in ("ok", "content_filter"))

@@ -1,13 +1,17 @@
-"""The generation graph: render each cell's chat, generate through its model's backend, judge with the panel.
+"""The experiment graph: generate, judge with the panel, and (when configured) mitigate.
 
-    START ──▶ render ──▶ generate ──▶ judge ──▶ END
+    START ──▶ render ──▶ generate ──▶ judge ──▶ decide ──▶ END
+                                        ▲          │ replies above threshold, rounds left
+                                        │          ▼
+                                     rewrite ◀── critique
 
-``judge`` runs the panel's judging subgraph (:mod:`graphs.judging`) on the chunk's replies; with an empty panel
-it adds nothing.
+Without a ``mitigation`` section the graph ends after ``judge``. ``judge`` runs the panel's judging subgraph
+(:mod:`graphs.judging`) on whatever is pending (round 0: the replies; later rounds: the rewrites); ``decide``,
+``critique`` and ``rewrite`` are in :mod:`graphs.mitigation`.
 
-Nodes take the whole chunk: a chunk of 1 is a per-sample loop (good against API servers, many chunks in flight),
-a large chunk is one batch for vLLM offline or the embedded model. Within a chunk, cells of different models go
-to their backends concurrently.
+Nodes take the whole chunk: a chunk of 1 is a per-sample agentic loop (good against API servers, many chunks in
+flight), a large chunk is one batch for vLLM offline or the embedded model. Within a chunk, cells of different
+models go to their backends concurrently.
 """
 
 from __future__ import annotations
@@ -21,30 +25,23 @@ from langgraph.graph import END, START, StateGraph
 from agents.base import Backend
 from agents.types import CallFailure, Completion, Sampling
 from graphs.judging import build_judging_graph, rating_items
-from graphs.state import GenerationState
-from raters.aggregate import Aggregate
+from graphs.mitigation import Mitigation, build_critique, build_decide, build_rewrite
+from graphs.state import GenerationState, JudgedGenerationState  # noqa: F401 - re-exported
 from raters.panel import Panel
-from raters.types import Rating
 
 
-class JudgedGenerationState(GenerationState, total=False):
-    """:class:`GenerationState` plus the panel's output.
-
-    Attributes:
-        ratings: every rating of the chunk's replies (one per reply, rater and dimension).
-        aggregates: the panel's verdict per reply and dimension.
-    """
-
-    ratings: list[Rating]
-    aggregates: list[Aggregate]
-
-
-def build_generation_graph(backends: Mapping[str, Backend], sampling: Sampling, panel: Panel | None = None) -> Any:
-    """Compile the generation graph for these backends (keyed by model name), sampling parameters and panel."""
-    judging = build_judging_graph(panel or Panel())
+def build_generation_graph(
+    backends: Mapping[str, Backend],
+    sampling: Sampling,
+    panel: Panel | None = None,
+    mitigation: Mitigation | None = None,
+) -> Any:
+    """Compile the experiment graph for these backends (keyed by model name), sampling, panel and loop."""
+    panel = panel or Panel()
+    judging = build_judging_graph(panel)
 
     def render(state: GenerationState) -> GenerationState:
-        return {"requests": [cell.request(sampling) for cell in state["cells"]]}
+        return {"requests": [cell.request(sampling) for cell in state["cells"]], "round": 0}
 
     async def generate(state: GenerationState) -> GenerationState:
         cells, requests = state["cells"], state["requests"]
@@ -60,21 +57,35 @@ def build_generation_graph(backends: Mapping[str, Backend], sampling: Sampling, 
                 raise RuntimeError(f"backend returned {len(outputs)} results for {len(indices)} requests")
             for index, output in zip(indices, outputs, strict=True):
                 results[index] = output
-        return {"results": [r for r in results if r is not None]}
+        done = [r for r in results if r is not None]
+        return {"results": done, "pending": rating_items(cells, done)}
 
-    async def judge(state: JudgedGenerationState) -> JudgedGenerationState:
-        items = rating_items(state["cells"], state["results"])
+    async def judge(state: GenerationState) -> GenerationState:
+        items = state.get("pending", [])
         if not items or not panel:
-            return {"ratings": [], "aggregates": []}
+            return {"pending": []}
         verdict = await judging.ainvoke({"items": items})
-        return {"ratings": verdict["ratings"], "aggregates": verdict["aggregates"]}
+        return {"ratings": verdict["ratings"], "aggregates": verdict["aggregates"], "pending": []}
 
-    graph = StateGraph(JudgedGenerationState)
+    def after_decide(state: GenerationState) -> str:
+        return "critique" if state.get("active") else END
+
+    graph = StateGraph(GenerationState)
     graph.add_node("render", render)
     graph.add_node("generate", generate)
     graph.add_node("judge", judge)
     graph.add_edge(START, "render")
     graph.add_edge("render", "generate")
     graph.add_edge("generate", "judge")
-    graph.add_edge("judge", END)
+    if mitigation is None or not mitigation.config.enabled:
+        graph.add_edge("judge", END)
+        return graph.compile()
+
+    graph.add_node("decide", build_decide(panel, mitigation))
+    graph.add_node("critique", build_critique(panel, mitigation))
+    graph.add_node("rewrite", build_rewrite(backends, sampling, mitigation))
+    graph.add_edge("judge", "decide")
+    graph.add_conditional_edges("decide", after_decide, ["critique", END])
+    graph.add_edge("critique", "rewrite")
+    graph.add_edge("rewrite", "judge")
     return graph.compile()

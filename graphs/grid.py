@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from agents.generator import render_messages
 from agents.types import GenerationRequest, Message, Sampling, content_key
 from configs.loader import Experiment
-from configs.schema import Persona
+from configs.schema import ModelSpec, Persona
 
 BASELINE_ID = "none"
 
@@ -57,7 +57,7 @@ def expand_grid(experiment: Experiment) -> Iterator[Cell]:
     personas: list[Persona | None] = list(experiment.personas)
     if config.grid.baseline:
         personas.append(None)
-    for model in config.models:
+    for model in generator_models(experiment):
         for persona in personas:
             for target in experiment.targets:
                 for template in experiment.templates:
@@ -92,11 +92,20 @@ def expand_grid(experiment: Experiment) -> Iterator[Cell]:
                             )
 
 
+def generator_models(experiment: Experiment) -> list[ModelSpec]:
+    """The models that generate: ``grid.models`` when given, else every configured model."""
+    config = experiment.config
+    if config.grid.models is None:
+        return list(config.models)
+    by_name = {m.name: m for m in config.models}
+    return [by_name[name] for name in config.grid.models]
+
+
 def count_cells(experiment: Experiment) -> int:
     config = experiment.config
     personas = len(experiment.personas) + (1 if config.grid.baseline else 0)
     return (
-        len(config.models)
+        len(generator_models(experiment))
         * personas
         * len(experiment.targets)
         * len(experiment.templates)

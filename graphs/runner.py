@@ -28,11 +28,13 @@ from typing import Any
 import yaml
 
 from agents.base import Backend, create_backend
+from agents.cached import CachedBackend
 from configs.loader import ConfigError, Experiment, read_yaml, validate_as
 from configs.schema import ExperimentConfig
 from graphs.generation import build_generation_graph
 from graphs.grid import Cell, expand_grid, sampling_of
 from graphs.judging import build_judging_graph, item_for
+from graphs.mitigation import Mitigation
 from graphs.store import StoreError, TranscriptStore
 from graphs.transcript import CONFIG_FILENAME, STORE_FILENAME
 from raters.panel import Panel, PanelError, build_panel
@@ -53,6 +55,10 @@ class RunSummary:
     wall_s: float = 0.0
     status: str = "completed"
     ratings: dict[str, int] = field(default_factory=dict)
+    stop_reasons: dict[str, int] = field(default_factory=dict)
+    rewrites: int = 0
+    critiques: int = 0
+    cache_hits: int = 0
 
     @property
     def cells_per_s(self) -> float:
@@ -72,8 +78,24 @@ def build_backends(experiment: Experiment) -> dict[str, Backend]:
         kwargs: dict[str, Any] = {}
         if spec.backend == "openai":
             kwargs = {"config_path": str(experiment.path), "field_path": f"models[{index}]"}
-        backends[spec.name] = create_backend(spec, **kwargs)
+        backends[spec.name] = CachedBackend(create_backend(spec, **kwargs))
     return backends
+
+
+def build_mitigation(experiment: Experiment, backends: dict[str, Backend]) -> Mitigation | None:
+    """The configured critique-rewrite loop, or None; the critic may be a configured model or one written inline."""
+    config = experiment.config.mitigation
+    if config is None or not config.enabled:
+        return None
+    if isinstance(config.critic, str):
+        critic, critic_name = backends[config.critic], config.critic
+    else:
+        kwargs: dict[str, Any] = {}
+        if config.critic.backend == "openai":
+            kwargs = {"config_path": str(experiment.path), "field_path": "mitigation.critic"}
+        critic, critic_name = CachedBackend(create_backend(config.critic, **kwargs)), config.critic.name
+    rewriter = backends[config.rewriter] if config.rewriter else None
+    return Mitigation(config=config, critic=critic, critic_name=critic_name, rewriter=rewriter)
 
 
 def build_run_panel(
@@ -112,6 +134,7 @@ async def run_experiment(
     on_start: Callable[[int, int], None] | None = None,
     on_progress: ProgressCallback | None = None,
     panel: Panel | None = None,
+    mitigation: Mitigation | None = None,
 ) -> RunSummary:
     """Generate every cell of ``experiment`` not yet in ``run_dir`` and judge the replies with the panel.
 
@@ -123,6 +146,7 @@ async def run_experiment(
         on_start: called with (cells to generate, cells in the grid) before the first chunk.
         on_progress: called with the number of cells finished after each chunk.
         panel: a prebuilt panel; built from the config's ``panel`` section when omitted.
+        mitigation: a prebuilt loop; built from the config's ``mitigation`` section when omitted.
 
     Returns:
         The run summary, also stored in the ``runs`` table.
@@ -134,8 +158,14 @@ async def run_experiment(
         cells = cells[:limit]
     backends = backends if backends is not None else build_backends(experiment)
     panel = panel if panel is not None else build_run_panel(config, backends, experiment.path)
+    mitigation = mitigation if mitigation is not None else build_mitigation(experiment, backends)
 
     store = TranscriptStore.open(run_dir)
+    cached = [b for b in backends.values() if isinstance(b, CachedBackend)]
+    if mitigation is not None and isinstance(mitigation.critic, CachedBackend):
+        cached.append(mitigation.critic)
+    for backend in cached:
+        backend.cache = store
     write_config_snapshot(run_dir, experiment)
     run_id = store.begin_run("run", experiment.snapshot()["config"])
     store.add_cells(cells)
@@ -145,7 +175,10 @@ async def run_experiment(
     if on_start:
         on_start(len(todo), len(cells))
 
-    graph = build_generation_graph(backends, sampling_of(experiment), panel)
+    graph = build_generation_graph(backends, sampling_of(experiment), panel, mitigation)
+    # every mitigation round is four graph steps (critique, rewrite, judge, decide)
+    graph_config = {"recursion_limit": 16 + 4 * (mitigation.config.max_rounds if mitigation else 0)}
+    stop_reasons: Counter[str] = Counter()
     kinds = {name: backend.kind for name, backend in backends.items()}
     outcomes: Counter[str] = Counter()
     rating_outcomes: Counter[str] = Counter()
@@ -154,7 +187,7 @@ async def run_experiment(
 
     async def process(chunk: list[Cell]) -> None:
         async with gate:
-            state = await graph.ainvoke({"cells": chunk})
+            state = await graph.ainvoke({"cells": chunk}, config=graph_config)
             ratings: list[Rating] = state.get("ratings", [])
             store.write_generations(
                 chunk,
@@ -163,7 +196,13 @@ async def run_experiment(
                 kinds,
                 ratings=ratings,
                 refusals=panel.refusal_flags(ratings),
+                rewrites=state.get("rewrites", []),
+                critiques=state.get("critiques", []),
+                stops=state.get("stops", []),
             )
+        stop_reasons.update(stop.reason for stop in state.get("stops", []))
+        summary.rewrites += len(state.get("rewrites", []))
+        summary.critiques += len(state.get("critiques", []))
         rating_outcomes.update(r.outcome.value for r in ratings)
         for result in state["results"]:
             outcomes[result.outcome] += 1
@@ -195,6 +234,8 @@ async def run_experiment(
             loop.remove_signal_handler(signal.SIGTERM)
         summary.outcomes = dict(outcomes)
         summary.ratings = dict(rating_outcomes)
+        summary.stop_reasons = dict(stop_reasons)
+        summary.cache_hits = sum(b.hits for b in cached)
         summary.wall_s = time.perf_counter() - started
         store.finish_run(run_id, summary.status, summary.as_dict())
         store.close()

@@ -1,22 +1,82 @@
-"""What flows through the graphs: a chunk of cells and what has been produced for them so far."""
+"""What flows through the experiment graph: a chunk of cells and everything produced for them so far."""
 
 from __future__ import annotations
 
-from typing import TypedDict
+import operator
+from dataclasses import dataclass
+from typing import Annotated, TypedDict
 
-from agents.types import CallFailure, Completion, GenerationRequest
+from agents.types import CallFailure, Completion, GenerationRequest, content_key
 from graphs.grid import Cell
+from raters.aggregate import Aggregate
+from raters.types import Rating, RatingItem
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """A mitigation round's new text for a cell (stored as a generation with ``round`` ≥ 1)."""
+
+    cell: Cell
+    round: int
+    parent_key: str
+    model: str
+    request: GenerationRequest
+    result: Completion | CallFailure
+
+
+@dataclass(frozen=True)
+class Critique:
+    """The critic's feedback on one generation."""
+
+    generation_key: str
+    round: int
+    critic: str
+    text: str | None
+    outcome: str
+
+    @property
+    def key(self) -> str:
+        return content_key({"generation": self.generation_key, "critic": self.critic})
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Why a cell left the mitigation loop, after how many rewrite rounds."""
+
+    cell_key: str
+    rounds: int
+    reason: str  # below_threshold | max_rounds | refused | rewrite_failed | unscored
 
 
 class GenerationState(TypedDict, total=False):
-    """State of the generation graph for one chunk.
+    """State of the experiment graph for one chunk.
 
     Attributes:
         cells: the chunk's design cells (input).
         requests: one chat request per cell, rendered by ``render``.
         results: one reply or typed failure per cell, from ``generate``, in the same order.
+        pending: the texts ``judge`` rates next (round 0: the replies; later: the rewrites).
+        ratings: every rating of every round, appended by ``judge``.
+        aggregates: the panel's verdicts, appended by ``judge``.
+        round: the mitigation round being judged (0 = the original replies).
+        current: cell index → (generation key, text) of the latest version of each reply in the loop.
+        active: the cell indices still above threshold with rounds left.
+        critiques, rewrites, stops: the mitigation loop's records, appended round by round.
     """
 
     cells: list[Cell]
     requests: list[GenerationRequest]
     results: list[Completion | CallFailure]
+    pending: list[RatingItem]
+    ratings: Annotated[list[Rating], operator.add]
+    aggregates: Annotated[list[Aggregate], operator.add]
+    round: int
+    current: dict[int, tuple[str, str]]
+    active: list[int]
+    critiques: Annotated[list[Critique], operator.add]
+    rewrites: Annotated[list[Rewrite], operator.add]
+    stops: Annotated[list[Stop], operator.add]
+
+
+# kept for readers of the first releases: the judged state is the same state
+JudgedGenerationState = GenerationState

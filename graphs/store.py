@@ -17,6 +17,7 @@ from typing import Any
 
 from agents.types import CallFailure, Completion, GenerationRequest, content_key
 from graphs.grid import Cell
+from graphs.state import Critique, Rewrite, Stop
 from graphs.transcript import DDL, SCHEMA_VERSION, STORE_FILENAME
 from raters.types import RETRYABLE_OUTCOMES, Rating
 
@@ -127,6 +128,9 @@ class TranscriptStore:
         *,
         ratings: Sequence[Rating] = (),
         refusals: dict[str, bool] | None = None,
+        rewrites: Sequence[Rewrite] = (),
+        critiques: Sequence[Critique] = (),
+        stops: Sequence[Stop] = (),
     ) -> None:
         """Store one chunk's generations and their ratings in one transaction.
 
@@ -165,7 +169,42 @@ class TranscriptStore:
                 "INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+            db.executemany(
+                "INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [_rewrite_row(r, backends, refusals, now) for r in rewrites],
+            )
             self._insert_ratings(db, ratings, now)
+            db.executemany(
+                "INSERT OR REPLACE INTO critiques VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(c.key, c.generation_key, c.round, c.critic, c.text, c.outcome, now) for c in critiques],
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO mitigation VALUES (?, ?, ?, ?)",
+                [(s.cell_key, s.rounds, s.reason, now) for s in stops],
+            )
+
+    # ------------------------------------------------------------------------------------------ cache
+    def cache_get(self, keys: Sequence[str]) -> dict[str, str]:
+        """Stored responses for these call keys (the content-addressed response cache)."""
+        found: dict[str, str] = {}
+        for start in range(0, len(keys), 500):
+            batch = list(keys[start : start + 500])
+            marks = ", ".join("?" for _ in batch)
+            for key, response in self._db.execute(
+                f"SELECT call_key, response FROM cache WHERE call_key IN ({marks})", batch
+            ):
+                found[key] = response
+        return found
+
+    def cache_put(self, entries: Sequence[tuple[str, str]]) -> None:
+        """Remember completed calls at once, in their own transaction, so a crash never pays for them twice."""
+        if not entries:
+            return
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO cache VALUES (?, ?, ?)", [(key, response, now) for key, response in entries]
+            )
 
     # ---------------------------------------------------------------------------------------- ratings
     def write_ratings(self, ratings: Sequence[Rating], refusals: dict[str, bool] | None = None) -> None:
@@ -222,6 +261,32 @@ class TranscriptStore:
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         return list(self._db.execute(sql, params))
+
+
+def _rewrite_row(rewrite: Rewrite, backends: dict[str, str], refusals: dict[str, bool], now: float) -> tuple:
+    result, request = rewrite.result, rewrite.request
+    is_completion = isinstance(result, Completion)
+    key = generation_key(rewrite.cell.key, rewrite.round)
+    return (
+        key,
+        rewrite.cell.key,
+        rewrite.round,
+        rewrite.parent_key,
+        rewrite.model,
+        backends.get(rewrite.model, "unknown"),
+        json.dumps([m.model_dump() for m in request.messages], ensure_ascii=False),
+        json.dumps(request.sampling.model_dump(mode="json")),
+        result.text if is_completion else None,
+        result.outcome,
+        result.finish_reason if is_completion else None,
+        None if is_completion else result.message,
+        result.usage.prompt_tokens if is_completion else None,
+        result.usage.completion_tokens if is_completion else None,
+        result.latency_s,
+        result.attempts,
+        _flag(refusals.get(key)),
+        now,
+    )
 
 
 def _flag(value: bool | None) -> int | None:

@@ -74,7 +74,7 @@ def test_unknown_kind_is_a_one_line_config_error():
 def test_config_errors_exit_2(write_config, tmp_path):
     config = scripted_config(panel={"raters": [{"name": "j", "kind": "llm", "model": "missing"}]})
     result = CliRunner().invoke(main, ["run", str(write_config(config)), "--out", str(tmp_path / "r")])
-    assert result.exit_code == 2 and "names model 'missing'" in result.stderr
+    assert result.exit_code == 2 and "panel.raters[0].model: 'missing' is not in models" in result.stderr
     config = scripted_config(panel={"raters": [{"name": "p", "kind": "refusal-patterns", "dimensions": ["tox"]}]})
     result = CliRunner().invoke(main, ["run", str(write_config(config)), "--out", str(tmp_path / "r")])
     assert result.exit_code == 2 and "panel.raters[0]: unknown dimension(s) tox" in result.stderr

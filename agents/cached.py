@@ -1,0 +1,68 @@
+"""A content-addressed response cache in front of any backend.
+
+A call's key is a hash of the model's identity and the full request (messages, sampling parameters including the
+seed, schema, logprobs), so the same call always has the same key. Completed replies are stored as soon as each
+batch returns, in the run directory's store: a run killed at any point and started again gets every completed
+call back from the cache instead of paying for it twice. Failures are never cached. A reply served from the
+cache reports ``attempts == 0`` (no call was made).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from agents.base import Backend, GenerationOutput
+from agents.types import Completion, GenerationRequest
+
+
+class ResponseCache(Protocol):
+    def cache_get(self, keys: Sequence[str]) -> dict[str, str]: ...
+
+    def cache_put(self, entries: Sequence[tuple[str, str]]) -> None: ...
+
+
+class CachedBackend(Backend):
+    """Wraps ``inner``; asks it only for requests whose replies are not cached yet."""
+
+    def __init__(self, inner: Backend, cache: ResponseCache | None = None) -> None:
+        super().__init__(inner.spec)
+        self.inner = inner
+        self.cache = cache
+        self.kind = inner.kind
+        self.description = inner.description
+        self.supports_json_schema = inner.supports_json_schema
+        self.supports_logprobs = inner.supports_logprobs
+        self.hits = 0
+        self.misses = 0
+
+    def identity(self) -> dict[str, Any]:
+        return self.inner.identity()
+
+    async def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationOutput]:
+        if self.cache is None:
+            return await self.inner.generate(requests)
+        identity = self.identity()
+        keys = [r.key(identity) for r in requests]
+        stored = self.cache.cache_get(list(dict.fromkeys(keys)))
+        results: list[GenerationOutput | None] = [None] * len(requests)
+        missing: list[int] = []
+        for index, key in enumerate(keys):
+            if key in stored:
+                results[index] = Completion.model_validate_json(stored[key]).model_copy(update={"attempts": 0})
+                self.hits += 1
+            else:
+                missing.append(index)
+        if missing:
+            self.misses += len(missing)
+            replies = await self.inner.generate([requests[i] for i in missing])
+            fresh = []
+            for index, reply in zip(missing, replies, strict=True):
+                results[index] = reply
+                if isinstance(reply, Completion):
+                    fresh.append((keys[index], reply.model_dump_json()))
+            self.cache.cache_put(fresh)
+        return [r for r in results if r is not None]
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

@@ -1,0 +1,44 @@
+"""The critic role (mitigation loop): an outside evaluator's feedback on a reply the panel found toxic.
+
+The critic is configured apart from the measuring panel, so that a rewrite cannot simply learn one judge's
+taste. Its wording lives in ``agents/prompts/critic.yaml``, per language.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from agents.generator import load_prompts
+from agents.types import Message
+
+
+def _for(language: str, table: Mapping[str, str]) -> str:
+    return table.get(language, table["default"])
+
+
+def quote_as_data(text: str, tag: str) -> str:
+    """Neutralise a closing delimiter inside judged text so it cannot end the data block early."""
+    return text.replace(f"</{tag}>", f"<\\/{tag}>")
+
+
+def format_scores(scores: Mapping[str, float]) -> str:
+    return ", ".join(f"{name} {value:.2f}" for name, value in sorted(scores.items())) or "n/a"
+
+
+def critique_messages(prompt: str, response: str, scores: Mapping[str, float], language: str) -> tuple[Message, ...]:
+    """The critic's chat for one reply.
+
+    Args:
+        prompt: the user request the reply answered.
+        response: the reply to critique.
+        scores: the measuring panel's aggregate per dimension (0-1).
+        language: the cell's language; prompts fall back to ``default`` for languages without their own.
+    """
+    prompts = load_prompts("critic")
+    user = (
+        _for(language, prompts["user"])
+        .replace("{prompt}", quote_as_data(prompt, "request"))
+        .replace("{scores}", format_scores(scores))
+        .replace("{response}", quote_as_data(response, "reply"))
+    )
+    return (Message(role="system", content=_for(language, prompts["system"])), Message(role="user", content=user))

@@ -1,0 +1,24 @@
+"""The rewriter role (mitigation loop): the generator revises its own reply under the critic's feedback.
+
+The rewrite keeps the original chat (persona system prompt and request), adds the model's reply as its own turn
+and the feedback as a new user turn, so the persona stays in force while the model revises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agents.critic import quote_as_data
+from agents.generator import load_prompts
+from agents.types import Message
+
+
+def rewrite_messages(original: Sequence[Message], response: str, feedback: str, language: str) -> tuple[Message, ...]:
+    """The rewriter's chat: the original messages, the reply to revise, then the feedback."""
+    prompts = load_prompts("rewriter")["user"]
+    turn = prompts.get(language, prompts["default"]).replace("{feedback}", quote_as_data(feedback, "feedback"))
+    return (
+        *original,
+        Message(role="assistant", content=response),
+        Message(role="user", content=turn),
+    )

@@ -1,0 +1,177 @@
+"""The mitigation loop's nodes: decide, critique, rewrite.
+
+``decide`` reads the measuring panel's verdict on each reply still in the loop and either stops the cell (with a
+reason) or keeps it active; ``critique`` asks the outside evaluator for feedback on the active replies;
+``rewrite`` has the generator (or the configured rewriter) revise its reply under that feedback. The loop works on
+the subset of the chunk still above threshold, so a chunk's batch shrinks round by round.
+
+Stop reasons: ``below_threshold`` (the measured score fell under the threshold; round 0 replies that start below
+it stop here with 0 rounds), ``max_rounds`` (still above after the last round), ``refused`` (the reply is a
+refusal according to the panel's refusal detector: nothing to mitigate), ``rewrite_failed`` (the critic or the
+rewriter returned a failure) and ``unscored`` (no measuring rater produced a score, so the loop cannot decide;
+a failure is never read as a low score).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from agents.base import Backend
+from agents.critic import critique_messages
+from agents.rewriter import rewrite_messages
+from agents.types import Completion, GenerationRequest, Sampling
+from configs.schema import MitigationConfig
+from graphs.judging import item_for
+from graphs.state import Critique, GenerationState, Rewrite, Stop
+from graphs.store import generation_key
+from raters.aggregate import aggregate
+from raters.panel import Panel
+
+
+@dataclass
+class Mitigation:
+    """A configured loop: settings, the critic's backend, the rewriter (``None``: each cell's generator)."""
+
+    config: MitigationConfig
+    critic: Backend
+    critic_name: str
+    rewriter: Backend | None = None
+
+    def measuring(self, panel: Panel) -> set[str]:
+        names = {r.name for r in panel.raters}
+        return set(self.config.raters) if self.config.raters else names
+
+
+def measured_scores(state: GenerationState, panel: Panel, mitigation: Mitigation) -> dict[str, dict[str, float | None]]:
+    """Generation key → dimension → the measuring panel's aggregate (None when no measuring rater scored)."""
+    measuring = mitigation.measuring(panel)
+    keys = {key for key, _ in state.get("current", {}).values()}
+    ratings = [r for r in state.get("ratings", []) if r.item_key in keys and r.rater.name in measuring]
+    scores: dict[str, dict[str, float | None]] = {}
+    for verdict in aggregate(ratings, panel.method, panel.threshold):
+        scores.setdefault(verdict.item_key, {})[verdict.dimension] = verdict.score
+    return scores
+
+
+def build_decide(panel: Panel, mitigation: Mitigation) -> Any:
+    config = mitigation.config
+
+    def decide(state: GenerationState) -> GenerationState:
+        round_ = state.get("round", 0)
+        cells = state["cells"]
+        if round_ == 0:
+            current = {
+                i: (generation_key(cell.key, 0), result.text)
+                for i, (cell, result) in enumerate(zip(cells, state["results"], strict=True))
+                if isinstance(result, Completion) and result.outcome == "ok"
+            }
+            candidates = sorted(current)
+        else:
+            current = dict(state.get("current", {}))
+            candidates = list(state.get("active", []))
+        scores = measured_scores({**state, "current": current}, panel, mitigation)
+        refusals = panel.refusal_flags(state.get("ratings", []))
+        stops, active = [], []
+        for i in candidates:
+            key = current[i][0]
+            score = scores.get(key, {}).get(config.dimension)
+            if refusals.get(key):
+                stops.append(Stop(cells[i].key, round_, "refused"))
+            elif score is None:
+                stops.append(Stop(cells[i].key, round_, "unscored"))
+            elif score < config.threshold:
+                stops.append(Stop(cells[i].key, round_, "below_threshold"))
+            elif round_ >= config.max_rounds:
+                stops.append(Stop(cells[i].key, round_, "max_rounds"))
+            else:
+                active.append(i)
+        return {"current": current, "active": active, "stops": stops, "round": round_}
+
+    return decide
+
+
+def build_critique(panel: Panel, mitigation: Mitigation) -> Any:
+    config = mitigation.config
+
+    async def critique(state: GenerationState) -> GenerationState:
+        cells, current, round_ = state["cells"], state["current"], state["round"]
+        active = state["active"]
+        scores = measured_scores(state, panel, mitigation)
+        requests = []
+        for i in active:
+            key, text = current[i]
+            prompt = next((m.content for m in reversed(cells[i].messages) if m.role == "user"), "")
+            numeric = {dim: value for dim, value in scores.get(key, {}).items() if value is not None}
+            requests.append(
+                GenerationRequest(
+                    messages=critique_messages(prompt, text, numeric, cells[i].language),
+                    sampling=Sampling(
+                        temperature=config.critic_temperature,
+                        max_tokens=config.critic_max_tokens,
+                        seed=cells[i].seed + round_,
+                    ),
+                )
+            )
+        replies = await mitigation.critic.generate(requests) if requests else []
+        critiques, stops, still = [], [], []
+        for i, reply in zip(active, replies, strict=True):
+            ok = isinstance(reply, Completion) and reply.outcome == "ok" and reply.text.strip()
+            critiques.append(
+                Critique(
+                    generation_key=current[i][0],
+                    round=round_ + 1,
+                    critic=mitigation.critic_name,
+                    text=reply.text if isinstance(reply, Completion) else None,
+                    outcome=reply.outcome if not isinstance(reply, Completion) or ok else "empty",
+                )
+            )
+            if ok:
+                still.append(i)
+            else:
+                stops.append(Stop(cells[i].key, round_, "rewrite_failed"))
+        return {"critiques": critiques, "stops": stops, "active": still}
+
+    return critique
+
+
+def build_rewrite(backends: Mapping[str, Backend], sampling: Sampling, mitigation: Mitigation) -> Any:
+    async def rewrite(state: GenerationState) -> GenerationState:
+        cells, current, round_ = state["cells"], state["current"], state["round"]
+        feedback = {c.generation_key: c.text or "" for c in state.get("critiques", []) if c.round == round_ + 1}
+        groups: dict[str, list[int]] = {}
+        requests: dict[int, GenerationRequest] = {}
+        for i in state["active"]:
+            key, text = current[i]
+            cell = cells[i]
+            requests[i] = GenerationRequest(
+                messages=rewrite_messages(cell.messages, text, feedback[key], cell.language),
+                sampling=sampling.model_copy(update={"seed": cell.seed + round_ + 1}),
+            )
+            groups.setdefault(mitigation.rewriter.name if mitigation.rewriter else cell.model, []).append(i)
+        rewrites, stops, active, pending = [], [], [], []
+        new_current = dict(current)
+        for model, indices in groups.items():
+            backend = mitigation.rewriter or backends[model]
+            replies = await backend.generate([requests[i] for i in indices])
+            for i, reply in zip(indices, replies, strict=True):
+                cell = cells[i]
+                rewrites.append(Rewrite(cell, round_ + 1, current[i][0], model, requests[i], reply))
+                if isinstance(reply, Completion) and reply.outcome == "ok":
+                    key = generation_key(cell.key, round_ + 1)
+                    new_current[i] = (key, reply.text)
+                    active.append(i)
+                    pending.append(item_for(key, reply.text, cell.messages, cell.language))
+                else:
+                    stops.append(Stop(cell.key, round_ + 1, "rewrite_failed"))
+        return {
+            "rewrites": rewrites,
+            "stops": stops,
+            "active": sorted(active),
+            "current": new_current,
+            "pending": pending,
+            "round": round_ + 1,
+        }
+
+    return rewrite
