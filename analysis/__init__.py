@@ -1,0 +1,97 @@
+"""Analysis of tribunal transcripts: pure functions over pandas DataFrames.
+
+Modules, one concept each (their docstrings give the statistics, formulas and references):
+
+* :mod:`analysis.agreement`: ICC (Shrout & Fleiss 1979; McGraw & Wong 1996), Krippendorff's alpha
+  (Krippendorff 2011), Fleiss' kappa (Fleiss 1971), Cohen's kappa per rater pair, Spearman matrix, judge error
+  correlation and the effective number of judges, agreement by subgroup;
+* :mod:`analysis.demographics`: demographic sensitivity of raters, demographic parity and equalized odds;
+* :mod:`analysis.toxicity`: expected maximum toxicity, toxicity probability, average toxicity (Gehman et al.
+  2020; Jain et al. 2024), persona amplification over the baseline (after Deshpande et al. 2023);
+* :mod:`analysis.refusal`: refusal rates, gender gaps with two-proportion z-tests and Benjamini–Hochberg;
+* :mod:`analysis.regression`: per-model logit and OLS persona regressions with tidy coefficient tables;
+* :mod:`analysis.values`: value inertia on moral-foundation scales;
+* :mod:`analysis.mitigation`: mitigation curves, rounds to success, stop reasons, meaning preservation;
+* :mod:`analysis.io`: reading a run directory; :mod:`analysis.report`: headline tables, JSON, HTML report.
+
+``import analysis`` stays light: numpy, pandas, scipy and the stdlib-only :mod:`graphs.transcript`; statsmodels,
+krippendorff, matplotlib and rich are imported where they are used.
+"""
+
+from analysis.agreement import (
+    AlphaResult,
+    JudgeErrors,
+    agreement_by,
+    cohen_kappa_pairs,
+    fleiss_kappa,
+    icc,
+    judge_error_correlation,
+    krippendorff_alpha,
+    spearman_matrix,
+)
+from analysis.demographics import (
+    demographic_parity_difference,
+    demographic_sensitivity,
+    equalized_odds_difference,
+)
+from analysis.io import AnalysisFrame, RunTables, analysis_frame, load_run, ratings_long
+from analysis.mitigation import (
+    cosine_similarity,
+    meaning_preservation,
+    mitigation_curve,
+    rounds_to_success,
+    stop_reasons,
+)
+from analysis.refusal import (
+    benjamini_hochberg,
+    gender_gaps,
+    refusal_rates,
+    refusal_rates_by_factor,
+    two_proportion_ztest,
+)
+from analysis.regression import DegenerateDataError, fit_persona_model, persona_regressions, tidy_result
+from analysis.report import analyze_run, analyze_tables, render_tables, tables_to_json, write_report
+from analysis.toxicity import ptp_metrics, toxicity_amplification
+from analysis.values import value_inertia
+
+__all__ = [
+    "AlphaResult",
+    "AnalysisFrame",
+    "DegenerateDataError",
+    "JudgeErrors",
+    "RunTables",
+    "agreement_by",
+    "analysis_frame",
+    "analyze_run",
+    "analyze_tables",
+    "benjamini_hochberg",
+    "cohen_kappa_pairs",
+    "cosine_similarity",
+    "demographic_parity_difference",
+    "demographic_sensitivity",
+    "equalized_odds_difference",
+    "fit_persona_model",
+    "fleiss_kappa",
+    "gender_gaps",
+    "icc",
+    "judge_error_correlation",
+    "krippendorff_alpha",
+    "load_run",
+    "meaning_preservation",
+    "mitigation_curve",
+    "persona_regressions",
+    "ptp_metrics",
+    "ratings_long",
+    "refusal_rates",
+    "refusal_rates_by_factor",
+    "render_tables",
+    "rounds_to_success",
+    "spearman_matrix",
+    "stop_reasons",
+    "tables_to_json",
+    "tidy_result",
+    "toxicity_amplification",
+    "two_proportion_ztest",
+    "value_inertia",
+    "write_report",
+]

@@ -1,0 +1,190 @@
+"""Benchmark of ``analysis`` at the seeds' scale: 1.4M generations × 3 raters.
+
+Builds a synthetic transcript store (the real SQLite schema) in a temporary run directory, then, in one run:
+
+1. the full analysis (``analyze_run`` + ``tables_to_json``, what ``tribunal analyze RUN --json`` does) in a fresh
+   child process, reporting wall time and the child's peak RSS;
+2. ``analysis.icc`` against ``pingouin.intraclass_corr`` on the same subsample (pingouin's time grows with the
+   number of targets; both are timed on identical data), plus ``icc`` alone on all targets;
+3. ``analysis.krippendorff_alpha`` against ``krippendorff.alpha`` on identical data: a 5-point scale on all
+   units (where the package's dense arrays fit), and the 0.01-resolution scores on a subsample (the package's
+   ``units × values × values`` array does not fit at full size), with tracemalloc peaks.
+
+Usage::
+
+    python benchmarks/bench_analysis.py              # full scale (building the store takes a few minutes)
+    python benchmarks/bench_analysis.py --scale 0.05 # quick run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SEED_GENERATIONS = 1_400_000
+
+
+def _timed(fn, repeat: int = 1):
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def _peak(fn):
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def child_analyze(run_dir: str) -> None:
+    """Run in a fresh process: time the full analysis and report peak RSS as JSON."""
+    start = time.perf_counter()
+    import analysis
+
+    imported = time.perf_counter()
+    tables = analysis.analyze_run(run_dir)
+    analyzed = time.perf_counter()
+    payload = analysis.tables_to_json(tables)
+    done = time.perf_counter()
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "import_s": imported - start,
+                "analyze_s": analyzed - imported,
+                "json_s": done - analyzed,
+                "total_s": done - start,
+                "peak_rss_mb": rss_kb / 1024,
+                "tables": {k: len(v) for k, v in tables.items()},
+                "json_bytes": len(payload),
+            }
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of 1.4M generations (default 1)")
+    parser.add_argument("--raters", type=int, default=3)
+    parser.add_argument("--pingouin-targets", type=int, default=2_000_000, help="cap on targets given to pingouin")
+    parser.add_argument("--kripp-units", type=int, default=5_000, help="subsample for the package at 0.01 steps")
+    parser.add_argument("--run-dir", type=Path, default=None, help="reuse/keep a run directory")
+    parser.add_argument("--child-analyze", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_analyze:
+        child_analyze(args.child_analyze)
+        return
+
+    import krippendorff
+    import numpy as np
+    import pandas as pd
+    import pingouin
+
+    import analysis
+    from analysis.synthetic import synthetic_run
+
+    pingouin.options["round.column.CI95"] = None
+    n = int(SEED_GENERATIONS * args.scale)
+    tmp = tempfile.TemporaryDirectory(prefix="tribunal-bench-")
+    run_dir = args.run_dir or Path(tmp.name) / "run"
+    print(f"# analysis benchmark: {n:,} generations × {args.raters} raters (scale {args.scale})")
+    if not (run_dir / "transcripts.sqlite").exists():
+        t, _ = _timed(
+            lambda: synthetic_run(run_dir, n_generations=n, n_raters=args.raters, n_models=4, n_personas=100, seed=0)
+        )
+        print(f"built synthetic store in {t:.1f} s: {(run_dir / 'transcripts.sqlite').stat().st_size / 1e6:.0f} MB")
+
+    # 1. Full analysis in a fresh process (peak RSS of that process only).
+    out = subprocess.run(
+        [sys.executable, __file__, "--child-analyze", str(run_dir)], capture_output=True, text=True, check=True
+    )
+    full = json.loads(out.stdout.strip().splitlines()[-1])
+    print(
+        f"full analysis (analyze_run + tables_to_json): {full['total_s']:.1f} s "
+        f"(import {full['import_s']:.1f}, analyze {full['analyze_s']:.1f}, json {full['json_s']:.1f}); "
+        f"peak RSS {full['peak_rss_mb']:.0f} MB; {len(full['tables'])} tables"
+    )
+
+    # 2. ICC vs pingouin on identical data.
+    tables = analysis.load_run(run_dir)
+    long = analysis.ratings_long(tables)
+    long = long[long["dimension"].astype(str) == "toxicity"][["generation_id", "rater", "score"]]
+    t_all, res = _timed(lambda: analysis.icc(long, "generation_id", "rater", "score", nan_policy="omit"))
+    n_targets = res.attrs["n_targets"]
+    print(f"icc on all {n_targets:,} complete targets ({len(long):,} ratings): {t_all:.3f} s")
+    complete = long[
+        long["generation_id"].isin(long.groupby("generation_id")["score"].count().loc[lambda s: s == args.raters].index)
+    ]
+    ids = complete["generation_id"].drop_duplicates()
+    m = min(args.pingouin_targets, len(ids))
+    sample = complete[complete["generation_id"].isin(ids.sample(m, random_state=0))]
+    sample_str = sample.assign(rater=sample["rater"].astype(str))
+    t_pg, ref = _timed(lambda: pingouin.intraclass_corr(sample_str, "generation_id", "rater", "score"), repeat=2)
+    t_ours, mine = _timed(lambda: analysis.icc(sample, "generation_id", "rater", "score"), repeat=3)
+    t_ours_str, _ = _timed(lambda: analysis.icc(sample_str, "generation_id", "rater", "score"), repeat=3)
+    diff = float(np.max(np.abs(ref["ICC"].to_numpy() - mine["ICC"].to_numpy())))
+    print(
+        f"icc vs pingouin.intraclass_corr on {m:,} targets: pingouin {t_pg:.3f} s, icc {t_ours:.3f} s "
+        f"(categorical raters, as load_run gives) → {t_pg / t_ours:.1f}×; with str raters {t_ours_str:.3f} s → "
+        f"{t_pg / t_ours_str:.1f}×; max |ΔICC| {diff:.1e}"
+    )
+    if m < n_targets:
+        print(
+            f"  (pingouin on all {n_targets:,} targets would take about {t_pg * n_targets / m:.0f} s "
+            f"if it scaled linearly; icc took {t_all:.2f} s)"
+        )
+
+    # 3. Krippendorff's alpha vs the krippendorff package on identical data.
+    def reliability(frame: pd.DataFrame) -> np.ndarray:
+        return frame.pivot(index="rater", columns="generation_id", values="score").to_numpy()
+
+    likert = long.assign(score=np.round(long["score"] * 4) / 4)
+    rd = reliability(likert)
+    t_k, a_k = _timed(lambda: krippendorff.alpha(reliability_data=rd, level_of_measurement="interval"))
+    t_m, a_m = _timed(lambda: analysis.krippendorff_alpha(likert, "generation_id", "rater", "score"))
+    mem_k = _peak(lambda: krippendorff.alpha(reliability_data=rd, level_of_measurement="interval"))
+    mem_m = _peak(lambda: analysis.krippendorff_alpha(likert, "generation_id", "rater", "score"))
+    print(
+        f"alpha, 5-point scale, {rd.shape[1]:,} units: krippendorff.alpha {t_k:.2f} s / {mem_k / 1e6:.0f} MB, "
+        f"krippendorff_alpha {t_m:.2f} s / {mem_m / 1e6:.0f} MB → {t_k / t_m:.1f}× time; "
+        f"|Δα| {abs(a_k - a_m):.1e}"
+    )
+    units = long["generation_id"].drop_duplicates()
+    small = long[long["generation_id"].isin(units.sample(min(args.kripp_units, len(units)), random_state=0))]
+    rd_small = reliability(small)
+    t_k, a_k = _timed(lambda: krippendorff.alpha(reliability_data=rd_small, level_of_measurement="interval"))
+    t_m, a_m = _timed(lambda: analysis.krippendorff_alpha(small, "generation_id", "rater", "score"), repeat=3)
+    print(
+        f"alpha, 0.01-step scores, {rd_small.shape[1]:,} units: krippendorff.alpha {t_k:.2f} s, "
+        f"krippendorff_alpha {t_m:.3f} s → {t_k / t_m:.0f}×; |Δα| {abs(a_k - a_m):.1e}"
+    )
+    t_full, a_full = _timed(lambda: analysis.krippendorff_alpha(long, "generation_id", "rater", "score"))
+    mem_full = _peak(lambda: analysis.krippendorff_alpha(long, "generation_id", "rater", "score"))
+    print(
+        f"krippendorff_alpha, 0.01-step scores, all {long['generation_id'].nunique():,} units: {t_full:.2f} s, "
+        f"{mem_full / 1e6:.0f} MB (the package would need a "
+        f"{long['generation_id'].nunique() * long['score'].nunique() ** 2 * 8 / 1e9:.0f} GB array)"
+    )
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of this (parent) process: {rss:.0f} MB")
+    tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
