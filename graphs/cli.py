@@ -111,11 +111,20 @@ def run(config: str, out: str | None, limit: int | None, progress: bool) -> None
         if todo < total:
             errors.print(f"resuming: {total - todo} of {total} cells already done", highlight=False)
 
-    def on_progress(n: int) -> None:
+    def on_progress(n: int, summary: Any = None) -> None:
         bar.advance(task_id, n)
         task = bar.tasks[0]
-        if task.speed:
-            bar.update(task_id, rate=f"{task.speed:.1f} cells/s")
+        parts = [f"{task.speed:.1f} cells/s"] if task.speed else []
+        if summary is not None:
+            parts.append(f"{summary.prompt_tokens + summary.completion_tokens} tok")
+            if summary.rating_count:
+                parts.append(f"{summary.rating_count} ratings")
+            if summary.rewrites:
+                parts.append(f"{summary.rewrites} rewrites")
+            failed = sum(v for k, v in summary.outcomes.items() if k not in ("ok", "content_filter"))
+            if failed:
+                parts.append(f"[red]{failed} failed[/]")
+        bar.update(task_id, rate="  ".join(parts))
 
     try:
         with bar:
@@ -303,6 +312,23 @@ def report(run_dir: str, out: str | None) -> None:
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     console.print(f"report written to {path}")
+
+
+@main.command("export")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["parquet", "jsonl"]), default="parquet", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), help="Folder for the files (default RUN/export).")
+@click.option("--table", "tables", multiple=True, help="Only these tables (repeatable).")
+def export(run_dir: str, fmt: str, out: str | None, tables: tuple[str, ...]) -> None:
+    """Write a run's tables (cells, generations, ratings, critiques, mitigation, runs) as Parquet or JSON Lines."""
+    from graphs.export import EXPORTED_TABLES, ExportError, export_run
+
+    try:
+        paths = export_run(run_dir, fmt, out, tables or EXPORTED_TABLES)
+    except ExportError as exc:
+        fail(str(exc))
+    for path in paths:
+        console.print(str(path), highlight=False)
 
 
 @main.group()

@@ -59,6 +59,7 @@ class RunSummary:
     rewrites: int = 0
     critiques: int = 0
     cache_hits: int = 0
+    rating_count: int = 0
 
     @property
     def cells_per_s(self) -> float:
@@ -68,7 +69,7 @@ class RunSummary:
         return {**asdict(self), "cells_per_s": round(self.cells_per_s, 3)}
 
 
-ProgressCallback = Callable[[int], None]
+ProgressCallback = Callable[[int, "RunSummary"], None]
 
 
 def build_backends(experiment: Experiment) -> dict[str, Backend]:
@@ -211,8 +212,10 @@ async def run_experiment(
                 summary.prompt_tokens += usage.prompt_tokens or 0
                 summary.completion_tokens += usage.completion_tokens or 0
         summary.cells_generated += len(chunk)
+        summary.rating_count += len(ratings)
+        summary.outcomes = dict(outcomes)
         if on_progress:
-            on_progress(len(chunk))
+            on_progress(len(chunk), summary)
 
     tasks = [asyncio.ensure_future(process(chunk)) for chunk in _chunks(todo, config.run.chunk_size)]
     loop = asyncio.get_running_loop()
@@ -294,7 +297,7 @@ async def rate_run(
     panel: Panel | None = None,
     backends: dict[str, Backend] | None = None,
     on_start: Callable[[int], None] | None = None,
-    on_progress: ProgressCallback | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> RateSummary:
     """Judge the stored generations of ``run_dir`` with a panel, skipping ratings already stored.
 
