@@ -14,11 +14,11 @@ from raters.types import Rating, RatingItem
 
 @dataclass(frozen=True)
 class Rewrite:
-    """A mitigation round's new text for a cell (stored as a generation with ``round`` ≥ 1)."""
+    """One version of a cell's reply: round 0 is the original; rounds ≥ 1 are the mitigation loop's rewrites."""
 
     cell: Cell
     round: int
-    parent_key: str
+    parent_key: str | None
     model: str
     request: GenerationRequest
     result: Completion | CallFailure

@@ -139,39 +139,14 @@ class TranscriptStore:
         """
         now = time.time()
         refusals = refusals or {}
-        rows = []
-        for cell, request, result in zip(cells, requests, results, strict=True):
-            is_completion = isinstance(result, Completion)
-            rows.append(
-                (
-                    generation_key(cell.key, round_),
-                    cell.key,
-                    round_,
-                    None,
-                    cell.model,
-                    backends[cell.model],
-                    json.dumps([m.model_dump() for m in request.messages], ensure_ascii=False),
-                    json.dumps(request.sampling.model_dump(mode="json")),
-                    result.text if is_completion else None,
-                    result.outcome,
-                    result.finish_reason if is_completion else None,
-                    None if is_completion else result.message,
-                    result.usage.prompt_tokens if is_completion else None,
-                    result.usage.completion_tokens if is_completion else None,
-                    result.latency_s,
-                    result.attempts,
-                    _flag(refusals.get(generation_key(cell.key, round_))),
-                    now,
-                )
-            )
+        versions = [
+            Rewrite(cell, round_, None, cell.model, request, result)
+            for cell, request, result in zip(cells, requests, results, strict=True)
+        ]
         with self.transaction() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-            db.executemany(
-                "INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [_rewrite_row(r, backends, refusals, now) for r in rewrites],
+                [_generation_row(v, backends, refusals, now) for v in [*versions, *rewrites]],
             )
             self._insert_ratings(db, ratings, now)
             db.executemany(
@@ -263,7 +238,8 @@ class TranscriptStore:
         return list(self._db.execute(sql, params))
 
 
-def _rewrite_row(rewrite: Rewrite, backends: dict[str, str], refusals: dict[str, bool], now: float) -> tuple:
+def _generation_row(rewrite: Rewrite, backends: dict[str, str], refusals: dict[str, bool], now: float) -> tuple:
+    """A ``generations`` row for one version of a cell's reply (round 0: the original, no parent)."""
     result, request = rewrite.result, rewrite.request
     is_completion = isinstance(result, Completion)
     key = generation_key(rewrite.cell.key, rewrite.round)
