@@ -35,13 +35,31 @@ class CachedBackend(Backend):
         self.supports_logprobs = inner.supports_logprobs
         self.hits = 0
         self.misses = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+
+    @property
+    def cost_usd(self) -> float:
+        """Estimated cost of the calls actually made (cache hits are free), from the model's ``price``."""
+        price = self.spec.price
+        if price is None:
+            return 0.0
+        return (self.prompt_tokens * price.prompt + self.completion_tokens * price.completion) / 1e6
+
+    def _count(self, replies: Sequence[GenerationOutput]) -> None:
+        for reply in replies:
+            if isinstance(reply, Completion):
+                self.prompt_tokens += reply.usage.prompt_tokens or 0
+                self.completion_tokens += reply.usage.completion_tokens or 0
 
     def identity(self) -> dict[str, Any]:
         return self.inner.identity()
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationOutput]:
         if self.cache is None:
-            return await self.inner.generate(requests)
+            replies = await self.inner.generate(requests)
+            self._count(replies)
+            return replies
         identity = self.identity()
         keys = [r.key(identity) for r in requests]
         stored = self.cache.cache_get(list(dict.fromkeys(keys)))
@@ -56,6 +74,7 @@ class CachedBackend(Backend):
         if missing:
             self.misses += len(missing)
             replies = await self.inner.generate([requests[i] for i in missing])
+            self._count(replies)
             fresh = []
             for index, reply in zip(missing, replies, strict=True):
                 results[index] = reply

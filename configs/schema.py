@@ -106,6 +106,13 @@ class TemplateCatalog(Strict):
 
 
 # ----------------------------------------------------------------------------------------- experiment
+class Price(Strict):
+    """What a model costs, in USD per million tokens; enables the cost estimate in progress and summaries."""
+
+    prompt: float = Field(ge=0)
+    completion: float = Field(ge=0)
+
+
 class ModelSpec(Strict):
     """A model that tribunal calls, and the backend that reaches it."""
 
@@ -118,6 +125,7 @@ class ModelSpec(Strict):
     timeout_s: float = Field(120.0, gt=0, le=3600)
     max_retries: int = Field(4, ge=0, le=20, description="retries after the first attempt")
     options: dict[str, Any] = Field(default_factory=dict, description="backend-specific settings")
+    price: Price | None = Field(None, description="USD per million tokens, for the run's cost estimate")
 
     @field_validator("backend")
     @classmethod

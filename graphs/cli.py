@@ -121,6 +121,8 @@ def run(config: str, out: str | None, limit: int | None, progress: bool) -> None
                 parts.append(f"{summary.rating_count} ratings")
             if summary.rewrites:
                 parts.append(f"{summary.rewrites} rewrites")
+            if summary.cost_usd is not None:
+                parts.append(f"${summary.cost_usd:.4f}")
             failed = sum(v for k, v in summary.outcomes.items() if k not in ("ok", "content_filter"))
             if failed:
                 parts.append(f"[red]{failed} failed[/]")
@@ -164,6 +166,8 @@ def run(config: str, out: str | None, limit: int | None, progress: bool) -> None
         table.add_row("mitigation stop reasons", ", ".join(f"{k} {v}" for k, v in sorted(summary.stop_reasons.items())))
     if summary.cache_hits:
         table.add_row("calls served from cache", str(summary.cache_hits))
+    if summary.cost_usd is not None:
+        table.add_row("estimated cost (calls made now)", f"${summary.cost_usd:.4f}")
     table.add_row("wall time", f"{summary.wall_s:.1f} s ({summary.cells_per_s:.2f} cells/s)")
     console.print(table)
     failures = sum(v for k, v in summary.outcomes.items() if k not in ("ok", "content_filter"))

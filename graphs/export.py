@@ -17,7 +17,7 @@ from pathlib import Path
 
 from graphs.transcript import STORE_FILENAME
 
-EXPORTED_TABLES = ("cells", "generations", "ratings", "critiques", "mitigation", "runs")
+EXPORTED_TABLES = ("cells", "generations", "ratings", "aggregates", "critiques", "mitigation", "runs")
 FORMATS = ("parquet", "jsonl")
 
 

@@ -60,6 +60,7 @@ class RunSummary:
     critiques: int = 0
     cache_hits: int = 0
     rating_count: int = 0
+    cost_usd: float | None = None
 
     @property
     def cells_per_s(self) -> float:
@@ -200,6 +201,7 @@ async def run_experiment(
                 rewrites=state.get("rewrites", []),
                 critiques=state.get("critiques", []),
                 stops=state.get("stops", []),
+                aggregates=state.get("aggregates", []),
             )
         stop_reasons.update(stop.reason for stop in state.get("stops", []))
         summary.rewrites += len(state.get("rewrites", []))
@@ -214,6 +216,8 @@ async def run_experiment(
         summary.cells_generated += len(chunk)
         summary.rating_count += len(ratings)
         summary.outcomes = dict(outcomes)
+        if any(b.spec.price for b in cached):
+            summary.cost_usd = sum(b.cost_usd for b in cached)
         if on_progress:
             on_progress(len(chunk), summary)
 

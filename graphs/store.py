@@ -19,6 +19,7 @@ from agents.types import CallFailure, Completion, GenerationRequest, content_key
 from graphs.grid import Cell
 from graphs.state import Critique, Rewrite, Stop
 from graphs.transcript import DDL, SCHEMA_VERSION, STORE_FILENAME
+from raters.aggregate import Aggregate
 from raters.types import RETRYABLE_OUTCOMES, Rating
 
 
@@ -131,6 +132,7 @@ class TranscriptStore:
         rewrites: Sequence[Rewrite] = (),
         critiques: Sequence[Critique] = (),
         stops: Sequence[Stop] = (),
+        aggregates: Sequence[Aggregate] = (),
     ) -> None:
         """Store one chunk's generations and their ratings in one transaction.
 
@@ -153,6 +155,16 @@ class TranscriptStore:
                 "INSERT OR REPLACE INTO critiques VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(c.key, c.generation_key, c.round, c.critic, c.text, c.outcome, now) for c in critiques],
             )
+            db.executemany(
+                "INSERT OR REPLACE INTO aggregates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        a.item_key, a.dimension, a.method, a.score, a.outcome, a.n_raters, a.n_scored,
+                        json.dumps(list(a.raters_scored)), now,
+                    )
+                    for a in aggregates
+                ],
+            )  # fmt: skip
             db.executemany(
                 "INSERT OR REPLACE INTO mitigation VALUES (?, ?, ?, ?)",
                 [(s.cell_key, s.rounds, s.reason, now) for s in stops],

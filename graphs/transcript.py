@@ -22,6 +22,11 @@ Tables
     ``outcome`` is not ``scored`` (then it is one of ``parse_error``, ``refusal``, ``truncated``, ``timeout``,
     ``content_filter``, ``server_error``). ``rater`` is the rater's full identity (name, model, rubric version,
     framing); ``framing_attribute``/``framing_value`` repeat the demographic framing for analysis.
+``aggregates``
+    The panel's verdict per (generation, dimension) at judging time in ``tribunal run``: the method (``mean``,
+    ``median``, ``majority``), the score (NULL when no rater scored, ``outcome`` ``no_scores``, or on a majority
+    ``tie``), how many raters rated and how many scored, and which. ``tribunal rate`` adds ratings without
+    rewriting these verdicts; analysis can always recompute them from ``ratings``.
 ``critiques``
     The mitigation loop's critic feedback, one row per (generation, critic).
 ``mitigation``
@@ -129,6 +134,19 @@ CREATE TABLE IF NOT EXISTS ratings (
     CHECK ((outcome = 'scored') = (score IS NOT NULL))
 );
 CREATE INDEX IF NOT EXISTS ratings_generation ON ratings(generation_key);
+CREATE TABLE IF NOT EXISTS aggregates (
+    generation_key TEXT NOT NULL REFERENCES generations(generation_key),
+    dimension      TEXT NOT NULL,
+    method         TEXT NOT NULL,
+    score          REAL,
+    outcome        TEXT NOT NULL,
+    n_raters       INTEGER NOT NULL,
+    n_scored       INTEGER NOT NULL,
+    raters_scored  TEXT NOT NULL,
+    created_at     REAL NOT NULL,
+    PRIMARY KEY (generation_key, dimension, method),
+    CHECK ((outcome = 'scored') = (score IS NOT NULL))
+);
 CREATE TABLE IF NOT EXISTS critiques (
     critique_key   TEXT PRIMARY KEY,
     generation_key TEXT NOT NULL REFERENCES generations(generation_key),
@@ -152,4 +170,4 @@ CREATE TABLE IF NOT EXISTS cache (
 """
 
 #: The columns of each table, in order, for readers that build DataFrames.
-TABLES = ("meta", "runs", "cells", "generations", "ratings", "critiques", "mitigation", "cache")
+TABLES = ("meta", "runs", "cells", "generations", "ratings", "aggregates", "critiques", "mitigation", "cache")

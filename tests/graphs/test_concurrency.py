@@ -6,6 +6,8 @@ import asyncio
 import sqlite3
 import time
 
+import pytest
+
 from agents.stub_server import Latency, StubConfig, StubServer
 from configs.loader import load_experiment
 from graphs.runner import run_experiment
@@ -24,6 +26,7 @@ def test_runner_drives_200_concurrent_requests_without_errors(tmp_path, write_co
                 "max_concurrency": 256,
                 "max_retries": 0,
                 "timeout_s": 30,
+                "price": {"prompt": 1.5, "completion": 6.0},
             }
         ]
         config["grid"]["repeats"] = 4  # 3 personas (with baseline) × 3 × 3 × 2 languages × 4 = 216 cells
@@ -41,3 +44,7 @@ def test_runner_drives_200_concurrent_requests_without_errors(tmp_path, write_co
     assert elapsed < 30, elapsed
     with sqlite3.connect(tmp_path / "run" / "transcripts.sqlite") as db:
         assert db.execute("SELECT COUNT(*), COUNT(DISTINCT cell_key) FROM generations").fetchone() == (216, 216)
+        prompt, completion = db.execute("SELECT SUM(prompt_tokens), SUM(completion_tokens) FROM generations").fetchone()
+    # the cost estimate is the configured price times the tokens the server reported
+    assert prompt > 0 and completion > 0
+    assert summary.cost_usd == pytest.approx((prompt * 1.5 + completion * 6.0) / 1e6)

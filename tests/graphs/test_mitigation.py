@@ -143,6 +143,13 @@ def test_loop_rewrites_until_below_threshold_and_stores_every_round(tmp_path, wr
         "(SELECT 1 FROM ratings r WHERE r.generation_key = g.generation_key AND r.rater_name = 'profanity')",
     )
     assert unrated == [(0,)]
+    # the panel's verdicts are stored with how many raters scored; refusal patterns rate only 'refusal'
+    verdicts = _query(run, "SELECT dimension, method, n_raters, n_scored, outcome FROM aggregates")
+    assert {(d, m, n, k, o) for d, m, n, k, o in verdicts} == {
+        ("toxicity", "mean", 1, 1, "scored"),
+        ("refusal", "mean", 1, 1, "scored"),
+    }
+    assert len(verdicts) == 2 * _query(run, "SELECT COUNT(*) FROM generations WHERE outcome = 'ok'")[0][0]
     assert "stop reasons" in result.output
 
 
