@@ -406,7 +406,7 @@ def models_try(
                 api_key=f"${{{api_key_env}}}" if api_key_env else None,
             )
         except ValidationError as exc:
-            fail(f"{model}: {exc.errors(include_url=False)[0]['msg']}")
+            fail(f"{model}: {exc.errors(include_url=False)[0]['msg'].removeprefix('Value error, ')}")
     messages = [Message(role="user", content=prompt)]
     if system:
         messages.insert(0, Message(role="system", content=system))
