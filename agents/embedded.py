@@ -65,11 +65,13 @@ def _import_runtime() -> tuple[Any, Any, Any]:
     try:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
     except ImportError as exc:
         raise EmbeddedModelError(
             f"the embedded backend needs torch and transformers ({exc.name} is missing); "
             "install them with: pip install 'tribunal[embedded]'"
         ) from None
+    hf_logging.disable_progress_bar()  # tribunal draws its own progress; per-tensor bars only add noise
     return torch, AutoModelForCausalLM, AutoTokenizer
 
 
