@@ -137,7 +137,11 @@ def wilson_ci(successes: np.ndarray, n: np.ndarray, confidence: float = 0.95) ->
         denom = 1 + z**2 / n
         centre = (p + z**2 / (2 * n)) / denom
         half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    return centre - half, centre + half
+    # with no successes the lower bound is exactly 0 (and with all successes the upper is 1); rounding leaves
+    # residue such as 1e-17 there, which would put the bound on the wrong side of the rate
+    low = np.where(successes == 0, 0.0, np.clip(centre - half, 0.0, 1.0))
+    high = np.where(successes == n, 1.0, np.clip(centre + half, 0.0, 1.0))
+    return low, high
 
 
 def mean_ci(

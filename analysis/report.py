@@ -351,7 +351,7 @@ def _figures(tables: dict[str, pd.DataFrame]) -> list[tuple[str, str | None, str
             ax.errorbar(
                 part["mean"],
                 y,
-                xerr=[part["mean"] - part["ci_low"], part["ci_high"] - part["mean"]],
+                xerr=np.clip([part["mean"] - part["ci_low"], part["ci_high"] - part["mean"]], 0, None),
                 fmt="o",
                 capsize=3,
                 label=model[:40],
@@ -385,7 +385,7 @@ def _figures(tables: dict[str, pd.DataFrame]) -> list[tuple[str, str | None, str
                 x,
                 p["rate"],
                 width,
-                yerr=[p["rate"] - p["ci_low"], p["ci_high"] - p["rate"]],
+                yerr=np.clip([p["rate"] - p["ci_low"], p["ci_high"] - p["rate"]], 0, None),
                 capsize=3,
                 label=model[:40],
             )

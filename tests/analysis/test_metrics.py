@@ -204,3 +204,11 @@ def test_meaning_preservation_with_fake_embedder():
     sims = meaning_preservation(data, embed, batch_size=1)
     assert sims.iloc[0] == pytest.approx(2 / 3) and sims.iloc[1] == pytest.approx(1.0) and np.isnan(sims.iloc[2])
     assert cosine_similarity(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]]))[0] == pytest.approx(0.0)
+
+
+def test_wilson_interval_stays_inside_zero_one():
+    from analysis._frames import wilson_ci
+
+    low, high = wilson_ci(np.array([0, 24, 3]), np.array([24, 24, 10]))
+    assert low[0] == 0.0 and high[1] == 1.0
+    assert (low >= 0).all() and (high <= 1).all() and (low <= high).all()
