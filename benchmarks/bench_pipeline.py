@@ -1,0 +1,436 @@
+"""The full pipeline against its physical limit: tribunal vs a plain asyncio loop on the ``openai`` client.
+
+In one run:
+
+1. starts the loopback stub server as a SUBPROCESS (its own core), with rule-based replies: generations carry the
+   cell's seed (so every judged text differs and nothing is served from tribunal's response cache), the three LLM
+   judges score a configurable share of replies ``--above`` the mitigation threshold (a hash of the judged text),
+   the critic gives feedback, and rewrites are scored below the threshold (one mitigation round each);
+   the stub logs every chat request body it receives, in arrival order;
+2. runs tribunal's ``run_experiment`` in this process over ``--cells`` cells (generate → panel of three LLM judges
+   → decide → critique → rewrite → judge → decide) on OpenAI-compatible backends pointed at the stub;
+3. replays the exact logged requests with a plain asyncio worker pool on one ``openai.AsyncOpenAI`` client at the
+   same concurrency (the peak number of connections tribunal held open, unless ``--raw-concurrency``), and checks
+   that the server saw the same multiset of requests;
+4. optionally (``--scripted``) runs the same grid on the scripted backend, which makes no HTTP call at all: the
+   framework's own cost per cell (grid, graph, panel, store).
+
+Prints requests/s for both, the ratio (goal: tribunal ≥ 0.9 × raw), the per-cell framework overhead in µs
+((tribunal wall − raw wall) / cells), and peak RSS (``ru_maxrss``) after the tribunal phase.
+
+Usage::
+
+    python benchmarks/bench_pipeline.py                       # 10,080 cells, zero-latency stub
+    python benchmarks/bench_pipeline.py --cells 1000          # quick
+    python benchmarks/bench_pipeline.py --latency 0.02        # 20 ms per request on the stub
+    python benchmarks/bench_pipeline.py --scripted            # also the no-HTTP scripted run
+    python benchmarks/bench_pipeline.py --profile /tmp/p.html # pyinstrument profile of the tribunal phase
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import zlib
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+STARTER = ROOT / "configs" / "catalogs" / "starter"
+JUDGES = ("judge-a", "judge-b", "judge-c")
+CONTROL_MODEL = "__bench_control__"
+CRITIQUE = (
+    "The reply generalises about a whole group. Replace the stereotype with a statement about individuals and "
+    "keep the factual part of the answer."
+)
+GENERATION = (
+    "People in every group are individuals first, with their own histories, hopes and quirks, and judging anyone "
+    "by a label tells you very little about them."
+)
+
+
+# ------------------------------------------------------------------------------------------- the stub process
+def _stub_reply_factory(above: float, log_path: str | None) -> Any:
+    """A stub rule callable: judge JSON, critiques, rewrites and generations; logs every request it sees."""
+    state: dict[str, Any] = {"log": open(log_path, "w", encoding="utf-8") if log_path else None}  # noqa: SIM115
+    cut = int(above * 2**32)
+
+    def reply(request: dict[str, Any]) -> str | None:
+        messages = request.get("messages") or []
+        last = messages[-1].get("content", "") if messages else ""
+        if request.get("model") == CONTROL_MODEL:  # switch (or stop) the request log
+            if state["log"] is not None:
+                state["log"].close()
+            state["log"] = open(last, "w", encoding="utf-8") if last else None  # noqa: SIM115
+            return "ok"
+        if state["log"] is not None:
+            state["log"].write(json.dumps(request, ensure_ascii=False, separators=(",", ":")) + "\n")
+        fmt = request.get("response_format")
+        if fmt:  # an LLM judge: a JSON verdict, high for a hashed share of first replies, low for rewrites
+            start, end = last.find("<data>\n"), last.find("\n</data>")
+            text = last[start + 7 : end] if start >= 0 and end > start else last
+            high = not text.startswith("Rewritten") and zlib.crc32(text.encode()) < cut
+            schema = fmt.get("json_schema", {}).get("schema", {})
+            verdict: dict[str, Any] = {"rationale": "A short rationale from the stub judge."}
+            for key in schema.get("required", []):
+                if key == "rationale":
+                    continue
+                values = schema.get("properties", {}).get(key, {}).get("enum") or [0, 1]
+                verdict[key] = values[-1] if high else values[0]
+            return json.dumps(verdict)
+        system = messages[0].get("content", "") if messages else ""
+        if "outside evaluator" in system or "外部评估员" in system:
+            return CRITIQUE
+        if "<feedback>" in last:
+            return f"Rewritten {request.get('seed')}: {GENERATION}"
+        return f"Reply {request.get('seed')}: {GENERATION}"
+
+    return reply
+
+
+def serve_stub(args: argparse.Namespace) -> None:
+    from agents.stub_server import Latency, StubConfig, StubRule, StubServer
+
+    config = StubConfig(
+        rules=[StubRule("", _stub_reply_factory(args.above, args.stub_log))], latency=Latency.parse(args.latency)
+    )
+    server = StubServer(config)
+
+    async def main() -> None:
+        await server.serve()
+        print(server.base_url, flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await server.aclose()
+
+    asyncio.run(main())
+
+
+def start_stub(args: argparse.Namespace, log_path: Path) -> tuple[subprocess.Popen[str], str]:
+    command = [sys.executable, __file__, "--serve-stub", "--above", str(args.above), "--latency", str(args.latency)]
+    command += ["--stub-log", str(log_path)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = process.stdout.readline().strip() if process.stdout else ""
+    if not line.startswith("http://127.0.0.1:"):
+        process.kill()
+        raise SystemExit(f"the stub server did not start (first line {line!r})")
+    return process, line
+
+
+def _http(base_url: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    url = base_url.removesuffix("/v1") + path
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def switch_log(base_url: str, path: Path | None) -> None:
+    body = {"model": CONTROL_MODEL, "messages": [{"role": "user", "content": str(path) if path else ""}]}
+    _http(base_url, "/v1/chat/completions", body)
+
+
+def reset_stats(base_url: str) -> None:
+    _http(base_url, "/stats/reset", {})
+
+
+# ------------------------------------------------------------------------------------------- the experiment
+def experiment_config(args: argparse.Namespace, base_url: str | None, run_dir: Path) -> dict[str, Any]:
+    """Starter catalogs, two languages, enough repeats for ``args.cells``; three LLM judges and a critic."""
+    per_repeat = 8 * 7 * 6 * 2  # (7 personas + baseline) × 7 targets × 6 templates × 2 languages
+    repeats = max(1, math.ceil(args.cells / per_repeat))
+    if base_url is not None:
+
+        def model(name: str) -> dict[str, Any]:
+            return {
+                "name": name,
+                "backend": "openai",
+                "model": f"stub-{name}",
+                "base_url": base_url,
+                "max_concurrency": args.max_concurrency,
+                "timeout_s": 60,
+            }
+
+        models = [model(n) for n in ("gen", *JUDGES, "critic")]
+    else:  # the scripted backend: the same conversation shapes, no HTTP
+        judge_rules = [
+            {"match": "Rewritten", "reply": '{"rationale": "fine", "toxicity": 1}'},
+            {"match": "something toxic|恶毒", "reply": '{"rationale": "toxic", "toxicity": 5}'},
+            {"match": ".", "reply": '{"rationale": "fine", "toxicity": 1}'},
+        ]
+        models = [
+            {
+                "name": "gen",
+                "backend": "scripted",
+                "options": {
+                    "rules": [{"match": "<feedback>", "reply": f"Rewritten: {GENERATION}"}],
+                    "default": f"Reply: {GENERATION}",
+                },
+            },
+            *({"name": n, "backend": "scripted", "options": {"rules": judge_rules}} for n in JUDGES),
+            {"name": "critic", "backend": "scripted", "options": {"default": CRITIQUE}},
+        ]
+    return {
+        "name": "bench-pipeline",
+        "seed": 11,
+        "models": models,
+        "sampling": {"temperature": 0.7, "max_tokens": 64},
+        "grid": {
+            "personas": str(STARTER / "personas.yaml"),
+            "targets": str(STARTER / "targets.yaml"),
+            "templates": str(STARTER / "templates.yaml"),
+            "models": ["gen"],
+            "languages": ["en", "zh"],
+            "repeats": repeats,
+            "baseline": True,
+        },
+        "run": {"output_dir": str(run_dir), "chunk_size": args.chunk_size, "concurrency": args.concurrency},
+        "panel": {
+            "aggregation": "mean",
+            "threshold": 0.5,
+            "raters": [
+                {
+                    "name": n.replace("-", "_"),
+                    "kind": "llm",
+                    "model": n,
+                    "rubric": "toxicity",
+                    "dimensions": ["toxicity"],
+                    "options": {"max_tokens": 64},
+                }
+                for n in JUDGES
+            ],
+        },
+        "mitigation": {
+            "threshold": 0.5,
+            "max_rounds": args.max_rounds,
+            "dimension": "toxicity",
+            "critic": "critic",
+            "critic_max_tokens": 64,
+        },
+    }
+
+
+def run_tribunal(args: argparse.Namespace, base_url: str | None, workdir: Path, label: str) -> dict[str, Any]:
+    import yaml
+
+    from configs.loader import load_experiment
+    from graphs.runner import run_experiment
+
+    run_dir = workdir / f"run-{label}"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    config_path = workdir / f"{label}.yaml"
+    config_path.write_text(yaml.safe_dump(experiment_config(args, base_url, run_dir)), encoding="utf-8")
+    profiler = None
+    if args.profile and label == "stub":
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.001, async_mode="disabled")
+        profiler.start()
+    started = time.perf_counter()
+    summary = asyncio.run(run_experiment(load_experiment(config_path), run_dir, limit=args.cells))
+    wall = time.perf_counter() - started
+    if profiler is not None:
+        profiler.stop()
+        Path(args.profile).write_text(profiler.output_html(), encoding="utf-8")
+        text_path = Path(args.profile).with_suffix(".txt")
+        text_path.write_text(profiler.output_text(unicode=True, show_all=False), encoding="utf-8")
+        print(f"  profile written to {args.profile} and {text_path}")
+    return {"summary": summary, "wall_s": wall, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+# ---------------------------------------------------------------------------------------------- the raw loop
+_CREATE_KEYS = {
+    "model",
+    "messages",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "seed",
+    "stop",
+    "response_format",
+    "logprobs",
+    "top_logprobs",
+}
+
+
+async def raw_loop(base_url: str, bodies: list[dict[str, Any]], concurrency: int) -> tuple[float, int]:
+    """The same requests, in the same order, from ``concurrency`` workers on one AsyncOpenAI client."""
+    from openai import AsyncOpenAI
+
+    kwargs = []
+    for body in bodies:
+        known = {k: v for k, v in body.items() if k in _CREATE_KEYS}
+        extra = {k: v for k, v in body.items() if k not in _CREATE_KEYS}
+        if extra:
+            known["extra_body"] = extra
+        kwargs.append(known)
+    errors = 0
+    async with AsyncOpenAI(base_url=base_url, api_key="not-needed", max_retries=0, timeout=60) as client:
+        it = iter(kwargs)
+
+        async def worker() -> None:
+            nonlocal errors
+            for request in it:  # a shared iterator: each request is sent once, in order
+                try:
+                    await client.chat.completions.create(**request)
+                except Exception:
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - started, errors
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def canonical(body: dict[str, Any]) -> str:
+    return json.dumps(body, sort_keys=True, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------------------------------------------- main
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cells", type=int, default=10_000)
+    parser.add_argument("--above", type=float, default=0.1, help="share of replies the judges score above threshold")
+    parser.add_argument("--latency", default="0", help="stub latency: S | uniform:LO,HI | lognormal:MEAN,SIGMA")
+    parser.add_argument("--chunk-size", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, default=8, help="tribunal chunks in flight")
+    parser.add_argument("--max-concurrency", type=int, default=64, help="requests in flight per tribunal backend")
+    parser.add_argument("--max-rounds", type=int, default=2)
+    parser.add_argument("--raw-concurrency", type=int, default=0, help="default: tribunal's peak open connections")
+    parser.add_argument("--scripted", action="store_true", help="also run on the scripted backend (no HTTP)")
+    parser.add_argument("--profile", help="write a pyinstrument profile of the tribunal phase here (.html)")
+    parser.add_argument("--keep", type=Path, help="keep the run directories and request logs here")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    parser.add_argument("--serve-stub", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--stub-log", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_stub:
+        serve_stub(args)
+        return
+
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    tribunal_log, raw_log = workdir / "requests-tribunal.jsonl", workdir / "requests-raw.jsonl"
+    process, base_url = start_stub(args, workdir / "requests-warmup.jsonl")
+    print(
+        f"stub server {base_url} (subprocess pid {process.pid}); client pid {os.getpid()}; {os.cpu_count()} CPUs;"
+        f" load average {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        f"python {sys.version.split()[0]}; latency {args.latency}; cells {args.cells}; judged above threshold "
+        f"{args.above:.0%}; chunk_size {args.chunk_size} × concurrency {args.concurrency}; "
+        f"max_concurrency {args.max_concurrency}/backend"
+    )
+    out: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}}
+    try:
+        # warm up imports, connections and the server on a few hundred requests, then start the measured log
+        warm = argparse.Namespace(**{**vars(args), "cells": 64, "profile": None})
+        run_tribunal(warm, base_url, workdir, "warmup")
+        asyncio.run(raw_loop(base_url, read_log(workdir / "requests-warmup.jsonl")[:200], 8))
+        switch_log(base_url, tribunal_log)
+        reset_stats(base_url)
+        cpu_before = _http(base_url, "/stats")["cpu_s"]
+        result = run_tribunal(args, base_url, workdir, "stub")
+        stats_t = _http(base_url, "/stats")
+        switch_log(base_url, raw_log)
+        summary = result["summary"]
+        bodies = read_log(tribunal_log)
+        concurrency = args.raw_concurrency or max(1, stats_t["peak_open_connections"])
+        reset_stats(base_url)
+        raw_wall, raw_errors = asyncio.run(raw_loop(base_url, bodies, concurrency))
+        switch_log(base_url, None)
+        stats_r = _http(base_url, "/stats")
+        same = Counter(map(canonical, bodies)) == Counter(map(canonical, read_log(raw_log)))
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+    n = len(bodies)
+    kinds = Counter(
+        "judge"
+        if b.get("response_format")
+        else "critique"
+        if b["model"] == "stub-critic"
+        else "rewrite"
+        if "<feedback>" in b["messages"][-1]["content"]
+        else "generation"
+        for b in bodies
+    )
+    t_rps, r_rps = n / result["wall_s"], n / raw_wall
+    overhead_us = 1e6 * (result["wall_s"] - raw_wall) / summary.cells_generated
+    print(
+        f"\ntribunal: {summary.cells_generated:,} cells, {n:,} requests {dict(kinds)}; "
+        f"stop reasons {summary.stop_reasons}; ratings {summary.ratings}; cache hits {summary.cache_hits}"
+    )
+    print(
+        f"  wall {result['wall_s']:.2f} s (graph phase {summary.wall_s:.2f} s); peak open connections "
+        f"{stats_t['peak_open_connections']}; server CPU "
+        f"{1e6 * (stats_t['cpu_s'] - cpu_before) / max(n, 1):.0f} µs/req* "
+    )
+    print(
+        f"raw openai loop: {n:,} requests at concurrency {concurrency}, wall {raw_wall:.2f} s, errors {raw_errors}, "
+        f"server saw the same multiset of requests: {same} ({stats_r['chat_completions'] - 1:,} served)"
+    )
+    print(f"\n{'tribunal':<28}{t_rps:>10,.0f} req/s  ({summary.cells_generated / result['wall_s']:,.0f} cells/s)")
+    print(f"{'raw AsyncOpenAI loop':<28}{r_rps:>10,.0f} req/s")
+    print(f"{'ratio tribunal / raw':<28}{t_rps / r_rps:>10.2f}   (goal ≥ 0.90)")
+    print(
+        f"{'framework overhead':<28}{overhead_us:>10,.0f} µs per cell  "
+        f"({1e6 * (result['wall_s'] - raw_wall) / n:,.0f} µs per request)"
+    )
+    print(f"{'peak RSS after tribunal':<28}{result['maxrss_mb']:>10,.0f} MB")
+    out.update(
+        requests=n,
+        request_kinds=dict(kinds),
+        cells=summary.cells_generated,
+        tribunal_wall_s=result["wall_s"],
+        tribunal_graph_wall_s=summary.wall_s,
+        raw_wall_s=raw_wall,
+        raw_concurrency=concurrency,
+        tribunal_req_per_s=t_rps,
+        raw_req_per_s=r_rps,
+        ratio=t_rps / r_rps,
+        overhead_us_per_cell=overhead_us,
+        maxrss_mb=result["maxrss_mb"],
+        same_requests=same,
+        stop_reasons=summary.stop_reasons,
+    )
+    if args.scripted:
+        scripted = run_tribunal(args, None, workdir, "scripted")
+        s = scripted["summary"]
+        per_cell = 1e6 * scripted["wall_s"] / s.cells_generated
+        print(
+            f"{'scripted backend (no HTTP)':<28}{s.cells_generated / scripted['wall_s']:>10,.0f} cells/s  = "
+            f"{per_cell:,.0f} µs per cell incl. {s.rewrites} rewrites, {s.rating_count:,} ratings"
+        )
+        out.update(scripted_wall_s=scripted["wall_s"], scripted_us_per_cell=per_cell)
+    print("* the stub's CPU per request includes this benchmark's rule and request log")
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2, default=str))
+    if args.keep is None:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
