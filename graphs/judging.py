@@ -75,11 +75,9 @@ def _rater_node(rater: Rater) -> Any:
     async def rate(state: JudgingState) -> JudgingState:
         skip = state.get("skip") or frozenset()
         identity = rater.identity()
-        items = [
-            item
-            for item in state.get("items", [])
-            if not all(rating_key(item.key, identity, d) in skip for d in rater.dimensions)
-        ]
+        items = state.get("items", [])
+        if skip:  # only `tribunal rate` passes keys to skip; a run's fresh replies need no key lookups
+            items = [i for i in items if not all(rating_key(i.key, identity, d) in skip for d in rater.dimensions)]
         if not items:
             return {"ratings": []}
         try:
