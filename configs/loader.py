@@ -28,14 +28,19 @@ from configs.schema import (
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
+def _printable(text: str) -> str:
+    """Escape control characters (a newline in a YAML key) so an error stays on one line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 class ConfigError(ValueError):
     """A config or catalog problem, reported as ``file: field: problem`` on one line."""
 
     def __init__(self, path: str | Path, field_path: str, problem: str) -> None:
-        self.path = str(path)
-        self.field_path = field_path
+        self.path = _printable(str(path))
+        self.field_path = _printable(field_path)
         self.problem = " ".join(str(problem).split())
-        super().__init__(f"{self.path}: {field_path}: {self.problem}" if field_path else f"{self.path}: {self.problem}")
+        super().__init__(f"{self.path}: {self.field_path}: {self.problem}" if field_path else f"{self.path}: {self.problem}")
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

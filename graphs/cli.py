@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -25,13 +26,15 @@ from rich.progress import (
 from rich.table import Table
 
 from configs.loader import ConfigError, load_experiment
+from graphs.cli_audit import audit
+from graphs.cli_bench import bench
 
 console = Console()
 errors = Console(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
     sys.exit(code)
 
 
@@ -39,7 +42,7 @@ def _load(config: str) -> Any:
     try:
         return load_experiment(config)
     except ConfigError as exc:
-        fail(str(exc).replace("[", r"\["))
+        fail(str(exc))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -49,6 +52,9 @@ def main(verbose: int) -> None:
     """tribunal: persona-driven generation, judge panels, mitigation and rater-agreement audits."""
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+    # HTTP libraries log every header at debug level; a server echoing the API key must not put it in a log
+    for name in ("httpcore", "httpx", "openai"):
+        logging.getLogger(name).setLevel(max(level, logging.INFO))
 
 
 @main.command()
@@ -84,7 +90,7 @@ def run(config: str, out: str | None, limit: int | None, progress: bool) -> None
         backends = build_backends(experiment)
     except ConfigError as exc:
         fail(str(exc))
-    except (ValueError, KeyError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:
         fail(f"{config}: models: {exc}")
     try:
         panel = build_run_panel(experiment.config, backends, config)
@@ -202,8 +208,8 @@ def rate(run_dir: str, rater_names: tuple[str, ...], config: str | None, progres
         backends = judge_backends(cfg, cfg_path)
         panel = build_run_panel(cfg, backends, cfg_path, only)
     except ConfigError as exc:
-        fail(str(exc).replace("[", r"\["))
-    except (ValueError, KeyError) as exc:
+        fail(str(exc))
+    except (ValueError, KeyError, TypeError) as exc:
         fail(f"{config or run_dir}: models: {exc}")
     if not panel:
         fail(f"{cfg_path}: panel.raters: no raters to judge with; add a panel or name raters with --raters")
@@ -280,7 +286,7 @@ def raters_list(config: str | None) -> None:
 
             panel = build_run_panel(experiment.config, judge_backends(experiment.config, config), config)
         except ConfigError as exc:
-            fail(str(exc).replace("[", r"\["))
+            fail(str(exc))
         members = Table("name", "identity", "dimensions", title=f"panel of {config} ({panel.method})")
         for rater in panel.raters:
             members.add_row(rater.name, str(rater.identity()), ", ".join(rater.dimensions))
@@ -435,6 +441,9 @@ def models_try(
         f"latency={result.latency_s:.2f}s[/]"
     )
 
+
+main.add_command(bench)
+main.add_command(audit)
 
 if __name__ == "__main__":
     main()

@@ -244,7 +244,8 @@ async def run_experiment(
         summary.stop_reasons = dict(stop_reasons)
         summary.cache_hits = sum(b.hits for b in cached)
         summary.wall_s = time.perf_counter() - started
-        store.finish_run(run_id, summary.status, summary.as_dict())
+        with contextlib.suppress(StoreError):  # never mask the error that stopped the run
+            store.finish_run(run_id, summary.status, summary.as_dict())
         store.close()
         await panel.aclose()
         for backend in backends.values():
@@ -358,7 +359,8 @@ async def rate_run(
         summary.ratings_skipped = max(0, expected - summary.ratings_written)
         summary.outcomes = dict(outcomes)
         summary.wall_s = time.perf_counter() - started
-        store.finish_run(run_id, summary.status, summary.as_dict())
+        with contextlib.suppress(StoreError):  # never mask the error that stopped the run
+            store.finish_run(run_id, summary.status, summary.as_dict())
         store.close()
         await panel.aclose()
         for backend in (backends or {}).values():

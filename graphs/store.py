@@ -7,6 +7,7 @@ tables.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -70,28 +71,44 @@ class TranscriptStore:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+        """One write transaction; a database error (a full disk, say) becomes a one-line :class:`StoreError`."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise self._write_error(exc) from None
         try:
             yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        else:
             self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            raise self._write_error(exc) from None
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            raise
+
+    def _write_error(self, exc: sqlite3.Error) -> StoreError:
+        return StoreError(
+            f"{self.path}: cannot write the transcript store: {exc}; free space and run the same command again "
+            "to resume"
+        )
 
     # ------------------------------------------------------------------------------------------- runs
     def begin_run(self, command: str, config: dict[str, Any]) -> int:
-        cursor = self._db.execute(
-            "INSERT INTO runs(command, started_at, config) VALUES (?, ?, ?)",
-            (command, time.time(), json.dumps(config, ensure_ascii=False)),
-        )
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO runs(command, started_at, config) VALUES (?, ?, ?)",
+                (command, time.time(), json.dumps(config, ensure_ascii=False)),
+            )
         return int(cursor.lastrowid or 0)
 
     def finish_run(self, run_id: int, status: str, summary: dict[str, Any]) -> None:
-        self._db.execute(
-            "UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE run_id = ?",
-            (time.time(), status, json.dumps(summary), run_id),
-        )
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE run_id = ?",
+                (time.time(), status, json.dumps(summary), run_id),
+            )
 
     # ------------------------------------------------------------------------------------------ cells
     def add_cells(self, cells: Iterable[Cell]) -> None:

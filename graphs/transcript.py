@@ -31,7 +31,7 @@ Tables
     The mitigation loop's critic feedback, one row per (generation, critic).
 ``mitigation``
     One row per cell that went through the mitigation loop: rounds used and the stop reason
-    (``below_threshold``, ``max_rounds``, ``refused``, ``rewrite_failed``).
+    (``below_threshold``, ``max_rounds``, ``refused``, ``rewrite_failed``, ``unscored``).
 ``cache``
     Content-addressed response cache: a model call's key → its stored response, so that no completed call is
     paid for twice.
@@ -55,7 +55,7 @@ GENERATION_OUTCOMES = (
     "content_filter",
 )
 RATING_OUTCOMES = ("scored", "parse_error", "refusal", "truncated", "timeout", "content_filter", "server_error")
-STOP_REASONS = ("below_threshold", "max_rounds", "refused", "rewrite_failed")
+STOP_REASONS = ("below_threshold", "max_rounds", "refused", "rewrite_failed", "unscored")
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (

@@ -187,7 +187,7 @@ class LLMJudge(Rater):
         prompts = load_prompts()
         context = ""
         if self.with_context and item.prompt:
-            context += prompts["context"].format(prompt=item.prompt)
+            context += prompts["context"].format(prompt=escape_data(item.prompt))
         if item.language != "en":
             context += prompts["language"].format(language=item.language)
         return context
