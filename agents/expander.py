@@ -1,0 +1,120 @@
+"""The prompt-expansion role (Demo-SafetyBench stage I): new user prompts for a thinly covered harm domain.
+
+:func:`expansion_messages` renders the request: the domain (named and described in the request's language), a few
+example prompts from the source data, and how many new prompts to write, as a JSON array. :func:`parse_prompts`
+reads the reply leniently, because small models seldom follow the format: a JSON array of strings (bare, in a code
+fence or inside prose), a JSON object holding such an array, or else one prompt per line with list markers
+(``1.``, ``-``, ``*``), surrounding quotes and introductory lines ("Here are five prompts:") removed.
+
+The wording lives in ``agents/prompts/expander.yaml``, per language, apart from this logic.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from agents.generator import load_prompts
+from agents.types import Message
+
+_LIST_MARKER = re.compile(r"^\s*(?:[-*•·]+|\(?\d{1,3}[.)、:：]|\d{1,3}\s*[-–])\s*")
+_QUOTES = "\"'“”‘’「」『』`"
+
+
+def _for(language: str, table: Mapping[str, str]) -> str:
+    return table.get(language, table["default"])
+
+
+def domain_name(domain: str, language: str) -> str:
+    """A rubric dimension id as the expander names it in ``language``."""
+    return load_prompts("expander")["domain_names"].get(language, {}).get(domain, domain.replace("_", " "))
+
+
+def domain_description(domain: str, description: str, language: str) -> str:
+    """The domain's description in ``language``; ``description`` (the rubric's, English) where none is written."""
+    return load_prompts("expander")["domain_descriptions"].get(language, {}).get(domain, description)
+
+
+def expansion_messages(
+    domain: str, description: str, n: int, language: str, examples: Sequence[str] = ()
+) -> tuple[Message, ...]:
+    """The expander's chat asking for ``n`` new prompts in one harm domain.
+
+    Args:
+        domain: the rubric dimension id (``animal_abuse``, ``privacy_violation``, ...).
+        description: the rubric's description of the domain (English; replaced for languages with their own).
+        n: how many prompts to ask for.
+        language: the language the prompts should be written in.
+        examples: prompts of this domain from the source data, shown as examples not to repeat.
+    """
+    prompts = load_prompts("expander")
+    shown = ""
+    if examples:
+        items = "\n".join(f"- {' '.join(e.split())}" for e in examples)
+        shown = _for(language, prompts["examples"]).replace("{items}", items)
+    user = (
+        _for(language, prompts["user"])
+        .replace("{domain}", domain_name(domain, language))
+        .replace("{description}", domain_description(domain, description, language))
+        .replace("{examples}", shown)
+        .replace("{language}", language)
+        .replace("{n}", str(n))
+    )
+    return (Message(role="system", content=_for(language, prompts["system"])), Message(role="user", content=user))
+
+
+def parse_prompts(text: str, limit: int | None = None) -> list[str]:
+    """The prompts in an expander reply, in order, without exact repeats; at most ``limit`` of them."""
+    found = _from_json(text)
+    if found is None:
+        found = _from_lines(text)
+    out: list[str] = []
+    seen: set[str] = set()
+    for prompt in found:
+        prompt = " ".join(prompt.split()).strip(_QUOTES).strip()
+        if prompt and prompt.casefold() not in seen:
+            seen.add(prompt.casefold())
+            out.append(prompt)
+    return out[:limit] if limit is not None else out
+
+
+def _from_json(text: str) -> list[str] | None:
+    decoder = json.JSONDecoder()
+    for match in re.finditer(r"[\[{]", text):
+        try:
+            value, _ = decoder.raw_decode(text, match.start())
+        except json.JSONDecodeError:
+            continue
+        if value == []:  # a model that had nothing to offer
+            return []
+        strings = _strings(value)
+        if strings:
+            return strings
+    return None
+
+
+def _strings(value: Any) -> list[str] | None:
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return list(value)
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        # [{"prompt": "..."}, ...]
+        texts = [next((v for v in item.values() if isinstance(v, str)), None) for item in value]
+        return [t for t in texts if t] or None
+    if isinstance(value, dict):
+        for inner in value.values():
+            strings = _strings(inner)
+            if strings:
+                return strings
+    return None
+
+
+def _from_lines(text: str) -> list[str]:
+    lines = []
+    for raw in text.replace("```", "\n").splitlines():
+        line = _LIST_MARKER.sub("", raw).strip()
+        if not line or line.endswith((":", "：")) or line.lower() in ("json", "[", "]"):
+            continue
+        lines.append(line.rstrip(","))
+    return lines
