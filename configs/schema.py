@@ -48,6 +48,16 @@ def _check_localized(value: LocalizedText) -> LocalizedText:
     return value
 
 
+def check_languages(value: list[str]) -> list[str]:
+    """A list of distinct language codes (a validator shared by every config that lists languages)."""
+    for lang in value:
+        if not re.match(LANGUAGE_PATTERN, lang):
+            raise ValueError(f"{lang!r} is not a language code such as 'en' or 'zh'")
+    if len(set(value)) != len(value):
+        raise ValueError("languages are listed twice")
+    return value
+
+
 # --------------------------------------------------------------------------------------------- catalogs
 class Persona(Strict):
     """One persona: who the generator is asked to speak as (rendered into the system prompt)."""
@@ -193,15 +203,7 @@ class GridConfig(Strict):
     repeats: int = Field(1, ge=1, le=1000, description="responses per cell (k)")
     baseline: bool = Field(True, description="add no-persona cells for every target × template")
 
-    @field_validator("languages")
-    @classmethod
-    def _languages(cls, value: list[str]) -> list[str]:
-        for lang in value:
-            if not re.match(LANGUAGE_PATTERN, lang):
-                raise ValueError(f"{lang!r} is not a language code such as 'en' or 'zh'")
-        if len(set(value)) != len(value):
-            raise ValueError("languages are listed twice")
-        return value
+    _languages = field_validator("languages")(lambda value: check_languages(value))
 
 
 class RunConfig(Strict):

@@ -51,7 +51,6 @@ import logging
 import math
 import operator
 import os
-import re
 import tempfile
 import time
 from collections import Counter
@@ -70,7 +69,7 @@ from agents.expander import expansion_messages, parse_prompts
 from agents.types import CallFailure, GenerationRequest, Sampling, content_key
 from configs.datasets import BEAVERTAILS_CATEGORIES, DatasetError, load_beavertails
 from configs.loader import ConfigError, read_yaml, validate_as
-from configs.schema import ID_PATTERN, LANGUAGE_PATTERN, ModelSpec, RaterSpec
+from configs.schema import ID_PATTERN, LANGUAGE_PATTERN, ModelSpec, RaterSpec, check_languages
 from graphs.simhash import DEFAULT_MAX_DISTANCE, Deduplication, deduplicate, simhash
 from graphs.store import TranscriptStore
 from raters.base import Rater
@@ -173,15 +172,7 @@ class ExpansionConfig(_Strict):
     temperature: float = Field(0.9, ge=0, le=2)
     max_tokens: int = Field(512, ge=16, le=32768)
 
-    @field_validator("languages")
-    @classmethod
-    def _languages(cls, value: list[str]) -> list[str]:
-        for language in value:
-            if not re.match(LANGUAGE_PATTERN, language):
-                raise ValueError(f"{language!r} is not a language code such as 'en' or 'zh'")
-        if len(set(value)) != len(value):
-            raise ValueError("languages are listed twice")
-        return value
+    _languages = field_validator("languages")(lambda value: check_languages(value))
 
     @model_validator(mode="after")
     def _target(self) -> ExpansionConfig:
