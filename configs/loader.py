@@ -40,7 +40,9 @@ class ConfigError(ValueError):
         self.path = _printable(str(path))
         self.field_path = _printable(field_path)
         self.problem = " ".join(str(problem).split())
-        super().__init__(f"{self.path}: {self.field_path}: {self.problem}" if field_path else f"{self.path}: {self.problem}")
+        super().__init__(
+            f"{self.path}: {self.field_path}: {self.problem}" if field_path else f"{self.path}: {self.problem}"
+        )
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

@@ -58,6 +58,15 @@ def check_languages(value: list[str]) -> list[str]:
     return value
 
 
+def check_unique_names(entries: list[Any], what: str) -> list[Any]:
+    """Entries whose ``name`` fields are distinct (models, raters)."""
+    names = [entry.name for entry in entries]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"{what} names must be unique; repeated: {', '.join(duplicates)}")
+    return entries
+
+
 # --------------------------------------------------------------------------------------------- catalogs
 class Persona(Strict):
     """One persona: who the generator is asked to speak as (rendered into the system prompt)."""
@@ -250,10 +259,8 @@ class PanelConfig(Strict):
 
     @model_validator(mode="after")
     def _names(self) -> PanelConfig:
+        check_unique_names(self.raters, "rater")
         names = [r.name for r in self.raters]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"rater names must be unique; repeated: {', '.join(duplicates)}")
         if self.refusal_detector is not None and self.refusal_detector not in names:
             raise ValueError(f"refusal_detector {self.refusal_detector!r} is not a rater of the panel")
         return self
@@ -291,11 +298,4 @@ class ExperimentConfig(Strict):
     panel: PanelConfig = PanelConfig()
     mitigation: MitigationConfig | None = None
 
-    @field_validator("models")
-    @classmethod
-    def _unique_model_names(cls, value: list[ModelSpec]) -> list[ModelSpec]:
-        names = [m.name for m in value]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"model names must be unique; repeated: {', '.join(duplicates)}")
-        return value
+    _unique_model_names = field_validator("models")(lambda value: check_unique_names(value, "model"))

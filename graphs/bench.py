@@ -69,7 +69,7 @@ from agents.expander import expansion_messages, parse_prompts
 from agents.types import CallFailure, GenerationRequest, Sampling, content_key
 from configs.datasets import BEAVERTAILS_CATEGORIES, DatasetError, load_beavertails
 from configs.loader import ConfigError, read_yaml, validate_as
-from configs.schema import ID_PATTERN, LANGUAGE_PATTERN, ModelSpec, RaterSpec, check_languages
+from configs.schema import ID_PATTERN, LANGUAGE_PATTERN, ModelSpec, RaterSpec, check_languages, check_unique_names
 from graphs.simhash import DEFAULT_MAX_DISTANCE, Deduplication, deduplicate, simhash
 from graphs.store import TranscriptStore
 from raters.base import Rater
@@ -210,14 +210,7 @@ class BenchConfig(_Strict):
     dedup: DedupConfig = DedupConfig()
     run: BenchRunConfig = BenchRunConfig()
 
-    @field_validator("models")
-    @classmethod
-    def _unique_model_names(cls, value: list[ModelSpec]) -> list[ModelSpec]:
-        names = [m.name for m in value]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"model names must be unique; repeated: {', '.join(duplicates)}")
-        return value
+    _unique_model_names = field_validator("models")(lambda value: check_unique_names(value, "model"))
 
 
 def load_bench_config(path: str | Path) -> BenchConfig:
