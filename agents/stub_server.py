@@ -1059,7 +1059,8 @@ def config_from_args(args: argparse.Namespace) -> StubConfig:
     )
 
 
-async def _serve_until_signal(server: StubServer) -> None:
+async def serve_until_signal(server: StubServer) -> None:
+    """Serve, print the base URL on the first stdout line, and stop on SIGTERM or SIGINT."""
     await server.serve()
     print(server.base_url, flush=True)
     stop = asyncio.Event()
@@ -1079,7 +1080,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
     server = StubServer(config, port=args.port)
     try:
-        asyncio.run(_serve_until_signal(server))
+        asyncio.run(serve_until_signal(server))
     except OSError as exc:
         print(f"stub server: cannot listen on {HOST}:{args.port}: {exc}", file=sys.stderr)
         return 1

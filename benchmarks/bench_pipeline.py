@@ -36,7 +36,6 @@ import math
 import os
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -102,24 +101,14 @@ def _stub_reply_factory(above: float, log_path: str | None) -> Any:
 
 
 def serve_stub(args: argparse.Namespace) -> None:
-    from agents.stub_server import Latency, StubConfig, StubRule, StubServer
+    from agents.stub_server import Latency, StubConfig, StubRule, StubServer, serve_until_signal
 
     config = StubConfig(
         rules=[StubRule("", _stub_reply_factory(args.above, args.stub_log))], latency=Latency.parse(args.latency)
     )
     server = StubServer(config)
 
-    async def main() -> None:
-        await server.serve()
-        print(server.base_url, flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await server.aclose()
-
-    asyncio.run(main())
+    asyncio.run(serve_until_signal(server))
 
 
 def start_stub(args: argparse.Namespace, log_path: Path) -> tuple[subprocess.Popen[str], str]:
