@@ -46,18 +46,7 @@ _CELL_COLUMNS = (
     "is_baseline",
     "seed",
 )
-_CELL_CATEGORIES = (
-    "model",
-    "persona_id",
-    "persona_kind",
-    "persona_category",
-    "persona_gender",
-    "target_id",
-    "target_category",
-    "template_id",
-    "template_style",
-    "language",
-)
+_CELL_CATEGORIES = tuple(c for c in _CELL_COLUMNS if c not in ("repeat", "is_baseline", "seed"))
 _REQUIRED_TABLES = ("cells", "generations", "ratings")
 _RATER_IDENTITY = (
     "rater_name",
