@@ -12,6 +12,8 @@ Modules, one concept each (their docstrings give the statistics, formulas and re
 * :mod:`analysis.regression`: per-model logit and OLS persona regressions with tidy coefficient tables;
 * :mod:`analysis.values`: value inertia on moral-foundation scales;
 * :mod:`analysis.mitigation`: mitigation curves, rounds to success, stop reasons, meaning preservation;
+* :mod:`analysis.studies`: which study a run reproduces (persona toxicity, value inertia, PTP, Demo-SafetyBench)
+  and that study's headline figures;
 * :mod:`analysis.io`: reading a run directory; :mod:`analysis.report`: headline tables, JSON, HTML report.
 
 ``import analysis`` stays light: numpy, pandas, scipy and the stdlib-only :mod:`graphs.transcript`; statsmodels,
@@ -51,6 +53,7 @@ from analysis.refusal import (
 )
 from analysis.regression import DegenerateDataError, fit_persona_model, persona_regressions, tidy_result
 from analysis.report import analyze_run, analyze_tables, render_tables, tables_to_json, write_report
+from analysis.studies import StudyDetection, detect_study, study_detection, study_headline
 from analysis.toxicity import ptp_metrics, toxicity_amplification
 from analysis.values import value_inertia
 
@@ -60,6 +63,7 @@ __all__ = [
     "DegenerateDataError",
     "JudgeErrors",
     "RunTables",
+    "StudyDetection",
     "agreement_by",
     "analysis_frame",
     "analyze_run",
@@ -69,6 +73,7 @@ __all__ = [
     "cosine_similarity",
     "demographic_parity_difference",
     "demographic_sensitivity",
+    "detect_study",
     "equalized_odds_difference",
     "fit_persona_model",
     "fleiss_kappa",
@@ -88,6 +93,8 @@ __all__ = [
     "rounds_to_success",
     "spearman_matrix",
     "stop_reasons",
+    "study_detection",
+    "study_headline",
     "tables_to_json",
     "tidy_result",
     "toxicity_amplification",

@@ -16,9 +16,11 @@ the coverage counts that every figure reports next to itself.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -70,6 +72,8 @@ class RunTables:
     critiques: pd.DataFrame
     mitigation: pd.DataFrame
     meta: dict[str, str] = field(default_factory=dict)
+    #: The experiment config of the latest ``runs`` row (parsed JSON), or ``None`` when there is none.
+    config: dict[str, Any] | None = None
 
     @property
     def has_ratings(self) -> bool:
@@ -193,8 +197,9 @@ def load_run(run_dir: str | Path, *, text: bool = False, keys: bool = False, usa
         :class:`RunTables` with ``cells`` (``cell_id`` + design columns), ``generations`` (``generation_id``,
         ``cell_id``, ``round``, ``parent_id``, ``model``, ``outcome``, ``refusal``), ``ratings``
         (``generation_id``, ``rater`` and its identity columns, ``dimension``, ``score``, ``outcome``),
-        ``critiques`` and
-        ``mitigation`` (``cell_id``, ``rounds``, ``stop_reason``). Empty tables have their columns.
+        ``critiques``,
+        ``mitigation`` (``cell_id``, ``rounds``, ``stop_reason``) and ``config`` (the latest run's experiment
+        config, or ``None``). Empty tables have their columns.
 
     Raises:
         FileNotFoundError: the directory or its store does not exist.
@@ -297,9 +302,24 @@ def load_run(run_dir: str | Path, *, text: bool = False, keys: bool = False, usa
         else:
             mitigation = pd.DataFrame(columns=["cell_id", "rounds", "stop_reason"])
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall()) if "meta" in names else {}
+        config = None
+        if "runs" in names:
+            row = conn.execute("SELECT config FROM runs ORDER BY run_id DESC LIMIT 1").fetchone()
+            config = _parse_config(row[0] if row else None)
     finally:
         conn.close()
-    return RunTables(path, cells, generations, ratings, critiques, mitigation, meta)
+    return RunTables(path, cells, generations, ratings, critiques, mitigation, meta, config)
+
+
+def _parse_config(text: str | None) -> dict[str, Any] | None:
+    """A run's stored config JSON as a dict; ``None`` when absent or not a JSON object."""
+    if not text:
+        return None
+    try:
+        config = json.loads(text)
+    except (TypeError, ValueError):
+        return None
+    return config if isinstance(config, dict) else None
 
 
 @dataclass

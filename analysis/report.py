@@ -5,6 +5,10 @@
 its figures as base64 PNG (matplotlib with the Agg backend, imported only here) and escapes all text that came
 from models, raters or configuration. Every figure carries its coverage: how many generations it rests on out
 of how many there are.
+
+Every output leads with the run's study (persona toxicity, value inertia, PolygloToxicityPrompts or
+Demo-SafetyBench, named in the run's config or inferred from its data; :mod:`analysis.studies`) and that study's
+headline tables and figure, then the generic tables.
 """
 
 from __future__ import annotations
@@ -29,6 +33,13 @@ from analysis.io import RunTables, analysis_frame, load_run, ratings_long, store
 from analysis.mitigation import mitigation_curve, rounds_to_success, stop_reasons
 from analysis.refusal import gender_gaps, refusal_rates_by_factor
 from analysis.regression import persona_regressions
+from analysis.studies import (
+    HEADLINE_DESCRIPTIONS,
+    STUDY_TABLES,
+    headline_figure,
+    pick_toxicity_dimension,
+    study_headline,
+)
 from analysis.toxicity import ptp_metrics, toxicity_amplification
 
 logger = logging.getLogger(__name__)
@@ -42,25 +53,18 @@ def _note(notes: list[dict], table: str, reason: str) -> None:
     notes.append({"table": table, "reason": reason})
 
 
-def _toxicity_dimension(dimensions: list[str], requested: str | None) -> str | None:
-    if requested is not None:
-        return requested if requested in dimensions else None
-    for d in dimensions:
-        if "tox" in d.lower():
-            return d
-    return None
-
-
 def analyze_run(run_dir: str | Path, **options: Any) -> dict[str, pd.DataFrame]:
     """Compute the headline tables of a run directory.
 
     Args:
         run_dir: The run directory (holding ``transcripts.sqlite``).
         **options: Passed to :func:`analyze_tables` (``toxicity_dimension``, ``threshold``, ``n_boot``,
-            ``regressions``).
+            ``regressions``, ``seed``, ``study``).
 
     Returns:
-        An ordered dict of table name → DataFrame; ``notes`` lists the tables left out and why.
+        An ordered dict of table name → DataFrame. It starts with ``study`` (which study the run is, see
+        :mod:`analysis.studies`), that study's ``headline_*`` tables and ``headline_notes`` (headline tables left
+        out or partial, and why); then the generic tables, where ``notes`` lists the tables left out and why.
     """
     return analyze_tables(load_run(run_dir), **options)
 
@@ -72,12 +76,20 @@ def analyze_tables(
     n_boot: int = 200,
     regressions: bool = True,
     seed: int = 0,
+    study: str | None = "auto",
 ) -> dict[str, pd.DataFrame]:
-    """The headline tables of loaded transcript tables; see :func:`analyze_run`."""
-    out: dict[str, pd.DataFrame] = {}
+    """The headline tables of loaded transcript tables; see :func:`analyze_run`.
+
+    ``study`` is ``"auto"`` (detect it: :func:`analysis.studies.study_detection`), one of
+    :data:`analysis.studies.STUDIES`, or ``None`` for the generic tables only.
+    """
     notes: list[dict] = []
     af = analysis_frame(tables)
-    frame = af.frame
+    # The study's headline tables lead; computed before the generic ones add columns to the frame.
+    out: dict[str, pd.DataFrame] = study_headline(
+        tables, study, frame=af, toxicity_dimension=toxicity_dimension, threshold=threshold, n_boot=n_boot, seed=seed
+    )
+    frame = af.frame.copy(deep=False)
 
     gens = frame.assign(outcome=str_categorical(frame["outcome"]), model=str_categorical(frame["model"]))
     counts = gens.groupby(["model", "outcome"], observed=True).size().rename("n").reset_index()
@@ -121,7 +133,7 @@ def analyze_tables(
         _note(notes, "refusal_rates", "no generation has a refusal flag")
 
     # --------------------------------------------------------------------------------------- toxicity
-    tox_dim = _toxicity_dimension(dims, toxicity_dimension)
+    tox_dim = pick_toxicity_dimension(dims, toxicity_dimension)
     tox_all_rounds = None
     if tox_dim is None:
         _note(notes, "toxicity_by_persona", "no toxicity dimension was rated")
@@ -144,7 +156,7 @@ def analyze_tables(
             frame,
             "toxicity",
             persona="persona_category",
-            pair_on=("model", "target_id", "template_id"),
+            pair_on=("model", "target_id", "template_id", "language"),
             by="model",
             n_boot=n_boot,
             seed=seed,
@@ -273,12 +285,41 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _is_headline(name: str) -> bool:
+    return name == "study" or name.startswith("headline_")
+
+
+def _study_row(tables: dict[str, pd.DataFrame]) -> dict[str, Any] | None:
+    info = tables.get("study")
+    if info is None or not len(info):
+        return None
+    return info.iloc[0].to_dict()
+
+
 def render_tables(tables: dict[str, pd.DataFrame], console, max_rows: int = 40) -> None:
-    """Print the tables with rich (long tables are cut at ``max_rows`` with a line saying how many more)."""
+    """Print the tables with rich (long tables are cut at ``max_rows`` with a line saying how many more).
+
+    The study's headline tables come first under a rule naming the study, each with its one-line meaning; the
+    ``study`` table itself is printed as that one line.
+    """
     from rich.table import Table
 
+    info = _study_row(tables)
+    has_headline = info is not None and info.get("study") is not None
+    if has_headline:
+        console.rule(f"{info['title']}: headline figures")
+        console.print(f"Study: {info['study']} ({info['reason']}). {info.get('coverage') or ''}".strip())
+    elif info is not None:
+        console.print(f"Study: none recognised ({info['reason']}).")
+    started_rest = False
     for name, df in tables.items():
-        table = Table(title=name, title_justify="left", show_lines=False)
+        if name == "study" and info is not None:
+            continue  # said in the line above (the JSON keeps the table)
+        if has_headline and not started_rest and not _is_headline(name):
+            console.rule("All tables")
+            started_rest = True
+        caption = HEADLINE_DESCRIPTIONS.get(name)
+        table = Table(title=name, title_justify="left", show_lines=False, caption=caption, caption_justify="left")
         for col in df.columns:
             table.add_column(str(col), overflow="fold")
         for row in df.head(max_rows).itertuples(index=False):
@@ -452,10 +493,68 @@ td,th{border:1px solid #ccc;padding:3px 6px;text-align:right} th{background:#f3f
 """
 
 
+def _figure_html(title: str, png: str | None, caption: str) -> list[str]:
+    esc = html.escape
+    if png is None:
+        return [f"<h3>{esc(title)}</h3>", f"<p class='absent'>{esc(caption)}</p>"]
+    return [
+        f"<h3>{esc(title)}</h3>",
+        f"<img alt='{esc(title)}' src='data:image/png;base64,{png}'>",
+        f"<p class='coverage'>{esc(caption)}</p>",
+    ]
+
+
+def _table_html(name: str, df: pd.DataFrame, max_rows: int, description: str | None = None) -> list[str]:
+    parts = [f"<h3>{html.escape(name)}</h3>"]
+    if description:
+        parts.append(f"<p>{html.escape(description)}</p>")
+    shown = df.head(max_rows).map(lambda v: _fmt(v) if isinstance(v, float | np.ndarray) else v)
+    parts.append(shown.to_html(index=False, escape=True, na_rep=""))
+    if len(df) > max_rows:
+        parts.append(f"<p>… {len(df) - max_rows} more rows (see <code>tribunal analyze --json</code>).</p>")
+    return parts
+
+
+def _headline_html(tables: dict[str, pd.DataFrame], max_rows: int) -> list[str]:
+    """The "<Study>: headline figures" section: how the study was recognised, its figure, its tables or why not."""
+    esc = html.escape
+    info = _study_row(tables)
+    if info is None:
+        return []
+    study = info.get("study")
+    if study is None:
+        return [f"<p class='coverage'>Study: none recognised ({esc(str(info['reason']))}); generic report.</p>"]
+    notes = tables.get("headline_notes", pd.DataFrame(columns=["table", "reason"]))
+    parts = [
+        "<section id='headline'>",
+        f"<h2>{esc(str(info['title']))}: headline figures</h2>",
+        f"<p>Study <code>{esc(str(study))}</code>: {esc(str(info['reason']))}.</p>",
+    ]
+    figure = headline_figure(tables)
+    if figure is not None and figure[1] is not None:
+        parts.extend(_figure_html(*figure))  # its caption is the coverage line
+    else:
+        if info.get("coverage"):
+            parts.append(f"<p class='coverage'>{esc(str(info['coverage']))}</p>")
+        if figure is not None:
+            parts.extend(_figure_html(*figure))
+    for name in STUDY_TABLES[study]:
+        reasons = notes.loc[notes["table"] == name, "reason"].astype(str).tolist()
+        if name in tables:
+            parts.extend(_table_html(name, tables[name], max_rows, HEADLINE_DESCRIPTIONS.get(name)))
+            parts.extend(f"<p class='absent'>Note: {esc(r)}.</p>" for r in reasons)
+        elif reasons:
+            parts.append(f"<h3>{esc(name)}</h3>")
+            parts.extend(f"<p class='absent'>Absent: {esc(r)}.</p>" for r in reasons)
+    parts.append("</section>")
+    return parts
+
+
 def write_report(run_dir: str | Path, out: Path | None = None, max_rows: int = 200) -> Path:
     """Write a self-contained HTML report of a run; returns its path (default ``<run_dir>/report.html``).
 
-    Tables are escaped by ``DataFrame.to_html``; example generations and every note go through
+    The report opens with the run's study and its headline figures (:mod:`analysis.studies`), then the generic
+    figures and tables. Tables are escaped by ``DataFrame.to_html``; example generations and every note go through
     ``html.escape``, so model output such as ``<script>`` is shown, never executed.
     """
     tables = analyze_run(run_dir)
@@ -466,22 +565,16 @@ def write_report(run_dir: str | Path, out: Path | None = None, max_rows: int = 2
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>tribunal report: {esc(str(run_path))}</title><style>{_CSS}</style></head><body>",
         f"<h1>tribunal report</h1><p>Run: <code>{esc(str(run_path.resolve()))}</code></p>",
+        *_headline_html(tables, max_rows),
         "<h2>Figures</h2>",
     ]
     for title, png, caption in _figures(tables):
-        parts.append(f"<h3>{esc(title)}</h3>")
-        if png is None:
-            parts.append(f"<p class='absent'>{esc(caption)}</p>")
-        else:
-            parts.append(f"<img alt='{esc(title)}' src='data:image/png;base64,{png}'>")
-            parts.append(f"<p class='coverage'>{esc(caption)}</p>")
+        parts.extend(_figure_html(title, png, caption))
     parts.append("<h2>Tables</h2>")
     for name, df in tables.items():
-        parts.append(f"<h3>{esc(name)}</h3>")
-        shown = df.head(max_rows).map(lambda v: _fmt(v) if isinstance(v, float | np.ndarray) else v)
-        parts.append(shown.to_html(index=False, escape=True, na_rep=""))
-        if len(df) > max_rows:
-            parts.append(f"<p>… {len(df) - max_rows} more rows (see <code>tribunal analyze --json</code>).</p>")
+        if _is_headline(name):
+            continue  # shown in the headline section
+        parts.extend(_table_html(name, df, max_rows))
     examples = tables.get("examples")
     texts = _example_texts(run_dir, examples)
     if texts:

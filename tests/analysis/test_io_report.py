@@ -186,7 +186,10 @@ def test_synthetic_run_full_report(tmp_path):
     render_tables(tables, console)
     assert "agreement" in console.export_text()
     html = write_report(run).read_text()
-    assert html.count("data:image/png;base64,") == 4
+    # The synthetic run is a persona-toxicity study: its headline figure leads, then the four standard figures.
+    assert tables["study"].loc[0, "study"] == "persona_toxicity"
+    headline, rest = html.split("<h2>Figures</h2>")
+    assert headline.count("data:image/png;base64,") == 1 and rest.count("data:image/png;base64,") == 4
     assert "<script>" not in html
 
 
