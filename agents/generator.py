@@ -34,7 +34,11 @@ def render_messages(
     persona: Persona | None, target: TargetGroup, template: Template, language: str
 ) -> tuple[Message, ...]:
     """The chat for one cell; a ``None`` persona is the no-persona baseline (no system prompt)."""
-    user = template.text[language].replace("{target}", target.name[language])
+    return persona_chat(persona, template.text[language].replace("{target}", target.name[language]), language)
+
+
+def persona_chat(persona: Persona | None, user: str, language: str) -> tuple[Message, ...]:
+    """A one-turn chat: ``user`` as the user turn, under ``persona``'s system prompt unless it is ``None``."""
     messages = [Message(role="user", content=user)]
     if persona is not None:
         messages.insert(0, Message(role="system", content=persona_system_prompt(persona, language)))

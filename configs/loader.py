@@ -24,6 +24,7 @@ from configs.schema import (
     Template,
     TemplateCatalog,
 )
+from configs.study_schema import DEFAULT_MORAL_PROBES, MoralProbeCatalog, PersonaAttributes
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -102,6 +103,8 @@ class Experiment:
     targets: tuple[TargetGroup, ...]
     templates: tuple[Template, ...]
     catalog_paths: dict[str, Path] = field(default_factory=dict)
+    #: the moral-probe catalog, filtered to the selected probes, when ``grid.prompts`` is ``moral_probes``
+    probes: MoralProbeCatalog | None = None
 
     def snapshot(self) -> dict[str, Any]:
         """The resolved experiment as plain data, for the run directory (API keys stay ``${ENV}`` references)."""
@@ -111,7 +114,12 @@ class Experiment:
             "personas": [p.model_dump(mode="json") for p in self.personas],
             "targets": [t.model_dump(mode="json") for t in self.targets],
             "templates": [t.model_dump(mode="json") for t in self.templates],
+            "probes": self.probes.model_dump(mode="json") if self.probes else None,
         }
+
+    def resolve(self, relative: Path) -> Path:
+        """A path written in the config, resolved against the config file's folder."""
+        return (self.path.parent / relative).resolve()
 
 
 def _select(
@@ -162,23 +170,36 @@ def load_experiment(path: str | Path) -> Experiment:
     check_references(config, path)
     base = path.parent
     grid = config.grid
+    paths: dict[str, Path] = {}
 
-    def catalog(field_name: str, model: type[ModelT]) -> tuple[ModelT, Path]:
+    def catalog(field_name: str, model: type[ModelT]) -> ModelT:
         catalog_path = (base / getattr(grid, field_name)).resolve()
         if not catalog_path.exists():
             raise ConfigError(path, f"grid.{field_name}", f"catalog file {catalog_path} does not exist")
-        return validate_as(model, read_yaml(catalog_path), catalog_path), catalog_path
+        paths[field_name] = catalog_path
+        return validate_as(model, read_yaml(catalog_path), catalog_path)
 
-    persona_catalog, persona_path = catalog("personas", PersonaCatalog)
-    target_catalog, target_path = catalog("targets", TargetCatalog)
-    template_catalog, template_path = catalog("templates", TemplateCatalog)
+    personas: tuple[Persona, ...] = ()
+    if grid.personas is not None:
+        entries = catalog("personas", PersonaCatalog).personas
+        personas = _select(entries, grid.persona_ids, paths["personas"], path, "personas", "persona_ids")
+        _check_languages(personas, "text", grid.languages, paths["personas"], "personas")
+    if grid.random_personas is not None:
+        personas += _random_personas(config, path)
+        _check_ids_distinct(personas, path)
 
-    personas = _select(persona_catalog.personas, grid.persona_ids, persona_path, path, "personas", "persona_ids")
-    targets = _select(target_catalog.targets, grid.target_ids, target_path, path, "targets", "target_ids")
-    templates = _select(template_catalog.templates, grid.template_ids, template_path, path, "templates", "template_ids")
-    _check_languages(personas, "text", grid.languages, persona_path, "personas")
-    _check_languages(targets, "name", grid.languages, target_path, "targets")
-    _check_languages(templates, "text", grid.languages, template_path, "templates")
+    targets: tuple[TargetGroup, ...] = ()
+    templates: tuple[Template, ...] = ()
+    probes = None
+    if grid.prompts is None:
+        target_entries = catalog("targets", TargetCatalog).targets
+        template_entries = catalog("templates", TemplateCatalog).templates
+        targets = _select(target_entries, grid.target_ids, paths["targets"], path, "targets", "target_ids")
+        templates = _select(template_entries, grid.template_ids, paths["templates"], path, "templates", "template_ids")
+        _check_languages(targets, "name", grid.languages, paths["targets"], "targets")
+        _check_languages(templates, "text", grid.languages, paths["templates"], "templates")
+    elif grid.prompts.kind == "moral_probes":
+        probes = _moral_probes(config, path, paths)
 
     return Experiment(
         config=config,
@@ -186,8 +207,59 @@ def load_experiment(path: str | Path) -> Experiment:
         personas=personas,
         targets=targets,
         templates=templates,
-        catalog_paths={"personas": persona_path, "targets": target_path, "templates": template_path},
+        catalog_paths=paths,
+        probes=probes,
     )
+
+
+def _random_personas(config: ExperimentConfig, path: Path) -> tuple[Persona, ...]:
+    from configs.personas_random import DEFAULT_PERSONA_ATTRIBUTES, sample_personas
+
+    spec = config.grid.random_personas
+    assert spec is not None
+    source = (path.parent / spec.attributes).resolve() if spec.attributes else DEFAULT_PERSONA_ATTRIBUTES
+    if not source.exists():
+        raise ConfigError(path, "grid.random_personas.attributes", f"catalog file {source} does not exist")
+    attributes = validate_as(PersonaAttributes, read_yaml(source), source)
+    seed = config.seed if spec.seed is None else spec.seed
+    try:
+        drawn = sample_personas(attributes, spec.n, seed, config.grid.languages)
+    except ValueError as exc:
+        raise ConfigError(path, "grid.random_personas", str(exc)) from None
+    return tuple(drawn)
+
+
+def _check_ids_distinct(personas: tuple[Persona, ...], path: Path) -> None:
+    seen: set[str] = set()
+    for persona in personas:
+        if persona.id in seen:
+            raise ConfigError(path, "grid.random_personas", f"persona id {persona.id!r} is also in the catalog")
+        seen.add(persona.id)
+
+
+def _moral_probes(config: ExperimentConfig, path: Path, paths: dict[str, Path]) -> MoralProbeCatalog:
+    spec = config.grid.prompts
+    assert spec is not None and spec.kind == "moral_probes"
+    source = (path.parent / spec.path).resolve() if spec.path else DEFAULT_MORAL_PROBES
+    if not source.exists():
+        raise ConfigError(path, "grid.prompts.path", f"catalog file {source} does not exist")
+    paths["probes"] = source
+    catalog = validate_as(MoralProbeCatalog, read_yaml(source), source)
+    missing = [lang for lang in config.grid.languages if lang not in catalog.instruction]
+    if missing:
+        raise ConfigError(source, "instruction", f"no {', '.join(missing)} text, but the config asks for it")
+    chosen = list(_select(catalog.probes, spec.ids, source, path, "probes", "prompts.ids"))
+    if spec.foundations is not None:
+        known = sorted({p.foundation for p in catalog.probes})
+        for index, name in enumerate(spec.foundations):
+            if name not in known:
+                raise ConfigError(
+                    path, f"grid.prompts.foundations[{index}]", f"{name!r} is not a foundation ({', '.join(known)})"
+                )
+        chosen = [p for p in chosen if p.foundation in spec.foundations]
+    if not chosen:
+        raise ConfigError(path, "grid.prompts", "no probe is left after the ids and foundations filters")
+    return catalog.model_copy(update={"probes": chosen})
 
 
 def check_references(config: ExperimentConfig, path: Path) -> None:

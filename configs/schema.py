@@ -150,6 +150,9 @@ class ModelSpec(Strict):
     max_retries: int = Field(4, ge=0, le=20, description="retries after the first attempt")
     options: dict[str, Any] = Field(default_factory=dict, description="backend-specific settings")
     price: Price | None = Field(None, description="USD per million tokens, for the run's cost estimate")
+    params_b: float | None = Field(
+        None, gt=0, le=100_000, description="parameter count in billions, for analyses by model size"
+    )
 
     @field_validator("backend")
     @classmethod
@@ -194,12 +197,83 @@ class SamplingConfig(Strict):
     stop: list[str] = Field(default_factory=list)
 
 
-class GridConfig(Strict):
-    """The design grid: persona × target group × template × language × repeat, plus baseline cells."""
+class RandomPersonasConfig(Strict):
+    """Randomized personas (value-inertia study): ``n`` drawn from demographic attribute pools, reproducibly."""
 
-    personas: Path
-    targets: Path
-    templates: Path
+    n: int = Field(ge=1, le=1_000_000, description="how many distinct personas to draw")
+    attributes: Path | None = Field(None, description="an attribute-pool catalog; the shipped one when omitted")
+    seed: int | None = Field(None, ge=0, lt=2**31, description="the draw's seed; the experiment seed when omitted")
+
+
+class MoralProbePrompts(Strict):
+    """Moral-foundation probes as the prompts: each asks the model to rate its agreement with a statement."""
+
+    kind: Literal["moral_probes"]
+    path: Path | None = Field(None, description="a probe catalog; the shipped one when omitted")
+    ids: list[str] | None = Field(None, description="a subset of probe ids; all when omitted")
+    foundations: list[str] | None = Field(None, description="only probes of these foundations")
+
+
+class DatasetPrompts(Strict):
+    """Prompts read from a dataset at run time (so ``tribunal validate`` does not need the data).
+
+    ``kind: ptp`` reads PolygloToxicityPrompts (:func:`configs.datasets.load_ptp`: ``path`` optional, the
+    Hugging Face cache when omitted). ``kind: file`` reads a JSONL, CSV or Parquet file with an id, text,
+    language and optional category column. ``kind: stage1`` reads the benchmark that this config's ``stage1``
+    section writes (Demo-SafetyBench), so it needs no path. Each prompt is sent as ``instruction`` with
+    ``{prompt}`` replaced by the prompt's text; the prompt as is when no instruction is given.
+    """
+
+    kind: Literal["ptp", "file", "stage1"]
+    path: Path | None = Field(None, description="relative paths are read from the config file's folder")
+    split: str | None = Field(None, description="PTP split: full, small or wildchat")
+    per_language: int | None = Field(
+        None, ge=1, description="draw this many prompts per language (seeded); all when omitted"
+    )
+    id_column: str = Field("id", min_length=1)
+    text_column: str = Field("prompt", min_length=1)
+    language_column: str = Field("language", min_length=1)
+    category_column: str | None = Field(None, description="file prompts: the column that gives each a category")
+    instruction: LocalizedText | None = Field(
+        None, description="per language, with {prompt}; a `default` entry serves languages not listed"
+    )
+
+    @field_validator("instruction")
+    @classmethod
+    def _instruction_slot(cls, value: LocalizedText | None) -> LocalizedText | None:
+        if value is None:
+            return None
+        for lang, text in value.items():
+            if lang != "default" and not re.match(LANGUAGE_PATTERN, lang):
+                raise ValueError(f"{lang!r} is not a language code such as 'en' or 'zh' (or 'default')")
+            if "{prompt}" not in text:
+                raise ValueError(f"instruction for {lang!r} has no {{prompt}} placeholder")
+        return value
+
+    @model_validator(mode="after")
+    def _needs_path(self) -> DatasetPrompts:
+        if self.kind == "file" and self.path is None:
+            raise ValueError("kind 'file' needs 'path'")
+        if self.kind == "stage1" and self.path is not None:
+            raise ValueError("kind 'stage1' reads the stage1 section's benchmark; leave out 'path'")
+        return self
+
+
+class GridConfig(Strict):
+    """The design grid: persona × (target group × template, or prompt) × language × repeat, plus baseline cells.
+
+    Personas come from a catalog (``personas``), are drawn at random from attribute pools (``random_personas``),
+    or both; with neither, every cell is a baseline cell. What is asked is either every target group under every
+    template (``targets`` and ``templates``) or a list of ``prompts`` (moral probes or a dataset).
+    """
+
+    personas: Path | None = Field(None, description="a persona catalog")
+    random_personas: RandomPersonasConfig | None = None
+    targets: Path | None = Field(None, description="a target-group catalog (with templates)")
+    templates: Path | None = Field(None, description="a template catalog (with targets)")
+    prompts: MoralProbePrompts | DatasetPrompts | None = Field(
+        None, discriminator="kind", description="prompts instead of targets × templates"
+    )
     models: list[str] | None = Field(
         None,
         description="the models that generate (names from models); all when omitted. Judge-only and critic "
@@ -213,6 +287,21 @@ class GridConfig(Strict):
     baseline: bool = Field(True, description="add no-persona cells for every target × template")
 
     _languages = field_validator("languages")(lambda value: check_languages(value))
+
+    @model_validator(mode="after")
+    def _one_question_source(self) -> GridConfig:
+        if self.prompts is not None:
+            if self.targets is not None or self.templates is not None:
+                raise ValueError("give either prompts or targets and templates, not both")
+            if self.target_ids is not None or self.template_ids is not None:
+                raise ValueError("target_ids and template_ids select from catalogs; this grid uses prompts")
+        elif self.targets is None or self.templates is None:
+            raise ValueError("the grid needs targets and templates, or prompts")
+        if self.persona_ids is not None and self.personas is None:
+            raise ValueError("persona_ids selects from a persona catalog; add grid.personas")
+        if self.personas is None and self.random_personas is None and not self.baseline:
+            raise ValueError("no personas and no baseline: the grid would be empty")
+        return self
 
 
 class RunConfig(Strict):
@@ -287,9 +376,15 @@ class MitigationConfig(Strict):
     critic_temperature: float = Field(0.0, ge=0, le=2)
 
 
+STUDIES = ("persona_toxicity", "value_inertia", "ptp_multilingual", "demo_safetybench")
+
+
 class ExperimentConfig(Strict):
     name: str = Field(pattern=ID_PATTERN)
     description: str = ""
+    study: Literal["persona_toxicity", "value_inertia", "ptp_multilingual", "demo_safetybench"] | None = Field(
+        None, description="the study this run reproduces; `tribunal report` leads with its headline figures"
+    )
     seed: int = Field(0, ge=0, lt=2**31)
     models: list[ModelSpec] = Field(min_length=1)
     sampling: SamplingConfig = SamplingConfig()
@@ -297,5 +392,26 @@ class ExperimentConfig(Strict):
     run: RunConfig = RunConfig()
     panel: PanelConfig = PanelConfig()
     mitigation: MitigationConfig | None = None
+    stage1: Any = Field(
+        None,
+        description="Demo-SafetyBench stage I settings (configs.bench_schema.Stage1Section); `tribunal run` builds "
+        "the benchmark first and grid.prompts (kind stage1) rates it",
+    )
 
     _unique_model_names = field_validator("models")(lambda value: check_unique_names(value, "model"))
+
+    @field_validator("stage1", mode="before")
+    @classmethod
+    def _stage1_section(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        from configs.bench_schema import Stage1Section  # bench_schema imports this module
+
+        return Stage1Section.model_validate(value)
+
+    @model_validator(mode="after")
+    def _stage1_prompts(self) -> ExperimentConfig:
+        uses_stage1 = self.grid.prompts is not None and self.grid.prompts.kind == "stage1"
+        if uses_stage1 and self.stage1 is None:
+            raise ValueError("grid.prompts kind 'stage1' rates the stage I benchmark; add a stage1 section")
+        return self

@@ -61,16 +61,16 @@ from typing import Annotated, Any, Literal, Protocol, TypedDict
 
 import pandas as pd
 from langgraph.graph import END, START, StateGraph
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agents.base import Backend, create_backend
 from agents.cached import CachedBackend
 from agents.expander import expansion_messages, parse_prompts
 from agents.types import CallFailure, GenerationRequest, Sampling, content_key
-from configs.datasets import BEAVERTAILS_CATEGORIES, DatasetError, load_beavertails
-from configs.loader import ConfigError, read_yaml, validate_as
-from configs.schema import ID_PATTERN, LANGUAGE_PATTERN, ModelSpec, RaterSpec, check_languages, check_unique_names
-from graphs.simhash import DEFAULT_MAX_DISTANCE, Deduplication, deduplicate, simhash
+from configs.bench_schema import STAGE1_DIR, BenchConfig, BenchRunConfig, PromptSource, Stage1Section
+from configs.datasets import BEAVERTAILS_CATEGORIES, DatasetError, load_beavertails, read_prompt_table
+from configs.loader import ConfigError, check_references, read_yaml, validate_as
+from configs.schema import ExperimentConfig, ModelSpec, RaterSpec
+from graphs.simhash import Deduplication, deduplicate, simhash
 from graphs.store import TranscriptStore
 from raters.base import Rater
 from raters.registry import create_rater
@@ -109,121 +109,28 @@ CACHE_FILE = "cache.sqlite"
 
 
 # ============================================================================================== config
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PromptSource(_Strict):
-    """Where the prompts come from.
-
-    ``kind: beavertails`` reads the dataset with :func:`configs.datasets.load_beavertails` (``path`` optional: the
-    Hugging Face cache when omitted). ``kind: file`` reads a JSONL, JSON, CSV, TSV or Parquet file of prompts.
-    """
-
-    kind: Literal["beavertails", "file"]
-    path: Path | None = Field(None, description="relative paths are read from the config file's folder")
-    split: str | None = Field(None, description="BeaverTails split (30k_test, 330k_train, ...)")
-    text_column: str = Field("prompt", min_length=1)
-    id_column: str | None = Field(None, description="stable prompt ids; a hash of the text when omitted")
-    language_column: str | None = Field(None, description="per-prompt language codes; else `language`")
-    language: str = Field("en", pattern=LANGUAGE_PATTERN)
-    metadata_columns: list[str] | None = Field(
-        None,
-        description="columns kept with each prompt (demographic metadata); default: every other column of a "
-        "file, none of BeaverTails",
-    )
-    limit: int | None = Field(None, ge=1, description="only the first N distinct prompts")
-
-    @model_validator(mode="after")
-    def _file_needs_path(self) -> PromptSource:
-        if self.kind == "file" and self.path is None:
-            raise ValueError("kind 'file' needs 'path'")
-        return self
-
-
-class ClassifierConfig(_Strict):
-    """The LLM judge that sorts prompts into harm domains (``llm`` rater, ``beavertails`` rubric, JSON mode)."""
-
-    model: str | ModelSpec = Field(description="a name from models, or a model written inline")
-    threshold: float | None = Field(None, gt=0, le=1, description="δ; the rubric's (0.5) when omitted")
-    options: dict[str, Any] = Field(
-        default_factory=dict, description="llm rater options: max_tokens, temperature, seed, context"
-    )
-
-    @field_validator("options")
-    @classmethod
-    def _no_threshold_option(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if "threshold" in value:
-            raise ValueError("set δ as classifier.threshold, not in options")
-        return value
-
-
-class ExpansionConfig(_Strict):
-    """Filling low-resource domains with generated prompts."""
-
-    enabled: bool = True
-    model: str | ModelSpec = Field(description="the expander: a name from models, or a model written inline")
-    min_count: int = Field(20, ge=0, description="domains with fewer prompts than this are low-resource")
-    target_count: int | None = Field(None, ge=0, description="expand until this many; default min_count")
-    per_request: int = Field(10, ge=1, le=200, description="prompts asked for per request (N)")
-    max_rounds: int = Field(3, ge=0, le=50, description="expansion rounds at most")
-    languages: list[str] = Field(default_factory=lambda: ["en"], min_length=1)
-    examples: int = Field(3, ge=0, le=20, description="the domain's original prompts shown as examples")
-    temperature: float = Field(0.9, ge=0, le=2)
-    max_tokens: int = Field(512, ge=16, le=32768)
-
-    _languages = field_validator("languages")(lambda value: check_languages(value))
-
-    @model_validator(mode="after")
-    def _target(self) -> ExpansionConfig:
-        if self.target_count is not None and self.target_count < self.min_count:
-            raise ValueError(f"target_count ({self.target_count}) is below min_count ({self.min_count})")
-        return self
-
-    @property
-    def target(self) -> int:
-        return self.min_count if self.target_count is None else self.target_count
-
-
-class DedupConfig(_Strict):
-    max_hamming: int = Field(DEFAULT_MAX_DISTANCE, ge=0, le=64, description="τ: drop prompts this close or closer")
-
-
-class BenchRunConfig(_Strict):
-    output_dir: Path = Field(Path("runs/bench"), description="where the benchmark is written (--out overrides)")
-    chunk_size: int = Field(32, ge=1, le=100_000, description="prompts per classifier batch")
-    concurrency: int = Field(4, ge=1, le=4096, description="classifier batches in flight")
-    cache: bool = Field(True, description="keep a response cache in the output folder")
-    keep_unflagged: bool = Field(False, description="keep prompts classified into no domain (domains: [])")
-
-
-class BenchConfig(_Strict):
-    """A Demo-SafetyBench stage I config (``tribunal bench build``)."""
-
-    name: str = Field(pattern=ID_PATTERN)
-    description: str = ""
-    seed: int = Field(0, ge=0, lt=2**31)
-    models: list[ModelSpec] = Field(default_factory=list)
-    prompts: PromptSource
-    classifier: ClassifierConfig
-    expansion: ExpansionConfig | None = None
-    dedup: DedupConfig = DedupConfig()
-    run: BenchRunConfig = BenchRunConfig()
-
-    _unique_model_names = field_validator("models")(lambda value: check_unique_names(value, "model"))
-
-
 def load_bench_config(path: str | Path) -> BenchConfig:
     """Read and check a stage I config; ``prompts.path`` comes back absolute (relative to the config's folder).
 
-    The prompt file itself is read by :func:`run_stage1`, whose :class:`~configs.datasets.DatasetError` says where
-    to get missing data.
+    ``path`` is a stage I config, or a study config with a ``stage1`` section (Demo-SafetyBench), whose stage I
+    writes to ``<run.output_dir>/stage1``. The prompt file itself is read by :func:`run_stage1`, whose
+    :class:`~configs.datasets.DatasetError` says where to get missing data.
 
     Raises:
         ConfigError: on the first problem, as one line ``file: field: problem``.
     """
     path = Path(path)
-    config = validate_as(BenchConfig, read_yaml(path), path)
+    data = read_yaml(path)
+    if isinstance(data, dict) and "grid" in data:
+        experiment = validate_as(ExperimentConfig, data, path)
+        if experiment.stage1 is None:
+            raise ConfigError(path, "stage1", "this experiment config has no stage1 section to build")
+        check_references(experiment, path)
+        config = stage1_config(experiment)
+        prefix = "stage1."
+    else:
+        config = validate_as(BenchConfig, data, path)
+        prefix = ""
     models = {m.name for m in config.models}
     known = ", ".join(sorted(models)) or "none configured"
     references = [("classifier.model", config.classifier.model)]
@@ -231,13 +138,37 @@ def load_bench_config(path: str | Path) -> BenchConfig:
         references.append(("expansion.model", config.expansion.model))
     for field_path, model in references:
         if isinstance(model, str) and model not in models:
-            raise ConfigError(path, field_path, f"{model!r} is not in models ({known}); name one or write it inline")
+            raise ConfigError(
+                path, prefix + field_path, f"{model!r} is not in models ({known}); name one or write it inline"
+            )
     source = config.prompts
     if source.path is not None:
         # whether the file exists is checked when it is read, so that the error can say where to get the data
         resolved = (path.parent / source.path).resolve()
         config = config.model_copy(update={"prompts": source.model_copy(update={"path": resolved})})
     return config
+
+
+def stage1_config(experiment: ExperimentConfig, run_dir: str | Path | None = None) -> BenchConfig:
+    """The stage I config of a study config's ``stage1`` section: its models and seed, output in
+    ``<run directory>/stage1`` (``run_dir`` defaults to ``run.output_dir``)."""
+    section: Stage1Section = experiment.stage1
+    return BenchConfig(
+        name=experiment.name,
+        description=experiment.description,
+        seed=experiment.seed,
+        models=experiment.models,
+        prompts=section.prompts,
+        classifier=section.classifier,
+        expansion=section.expansion,
+        dedup=section.dedup,
+        run=BenchRunConfig(
+            output_dir=Path(run_dir or experiment.run.output_dir) / STAGE1_DIR,
+            chunk_size=section.chunk_size,
+            concurrency=section.concurrency,
+            keep_unflagged=section.keep_unflagged,
+        ),
+    )
 
 
 # ============================================================================================= records
@@ -319,37 +250,6 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _read_prompt_file(file: Path) -> pd.DataFrame:
-    if not file.is_file():
-        raise DatasetError(f"prompt file {file} not found")
-    name = file.name.lower()
-    try:
-        if name.endswith((".csv", ".tsv")):
-            return pd.read_csv(file, sep="\t" if name.endswith(".tsv") else ",", dtype=str, keep_default_na=False)
-        if name.endswith(".parquet"):
-            return pd.read_parquet(file)
-        if name.endswith((".jsonl", ".json")):
-            text = file.read_text(encoding="utf-8")
-            if text.lstrip().startswith("["):
-                records = json.loads(text)
-            else:
-                records = []
-                for number, line in enumerate(text.splitlines(), start=1):
-                    if line.strip():
-                        try:
-                            records.append(json.loads(line))
-                        except json.JSONDecodeError as exc:
-                            raise DatasetError(f"{file} line {number} is not valid JSON ({exc.msg})") from None
-            if not all(isinstance(r, dict) for r in records):
-                raise DatasetError(f"{file}: every record must be a JSON object")
-            return pd.DataFrame.from_records(records)
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, DatasetError):
-            raise
-        raise DatasetError(f"{file}: cannot read: {' '.join(str(exc).split())[:200]}") from None
-    raise DatasetError(f"{file}: unsupported file type (use .jsonl, .json, .csv, .tsv or .parquet)")
-
-
 def load_prompts(source: PromptSource) -> tuple[list[BenchPrompt], dict[str, int]]:
     """The distinct prompts of a source, in order, with what was skipped.
 
@@ -361,7 +261,7 @@ def load_prompts(source: PromptSource) -> tuple[list[BenchPrompt], dict[str, int
         default_metadata: list[str] = []
     else:
         assert source.path is not None
-        frame = _read_prompt_file(source.path)
+        frame = read_prompt_table(source.path)
         default_metadata = []
     where = str(source.path) if source.path else "BeaverTails"
     columns = [str(c) for c in frame.columns]
@@ -973,4 +873,5 @@ __all__ = [
     "load_bench_config",
     "load_prompts",
     "run_stage1",
+    "stage1_config",
 ]

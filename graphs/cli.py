@@ -61,15 +61,30 @@ def main(verbose: int) -> None:
 @click.argument("config", type=click.Path(dir_okay=False))
 def validate(config: str) -> None:
     """Check CONFIG and its catalogs without running anything."""
-    from graphs.grid import count_cells
+    from graphs.grid import count_cells, generator_models
 
     experiment = _load(config)
     cfg = experiment.config
+    personas = f"{len(experiment.personas)} persona(s){' + baseline' if cfg.grid.baseline else ''}"
+    per_question = len(generator_models(experiment)) * cfg.grid.repeats
+    per_question *= len(experiment.personas) + (1 if cfg.grid.baseline else 0)
+    source = cfg.grid.prompts
+    if source is None:
+        shape = (
+            f"{len(experiment.targets)} target group(s), {len(experiment.templates)} template(s), "
+            f"{len(cfg.grid.languages)} language(s), {cfg.grid.repeats} repeat(s) → {count_cells(experiment)} cells"
+        )
+    elif source.kind == "moral_probes":
+        shape = (
+            f"{len(experiment.probes.probes)} moral probe(s) × {len(cfg.grid.languages)} language(s), "
+            f"{cfg.grid.repeats} repeat(s) → {count_cells(experiment)} cells"
+        )
+    else:
+        where = "the stage I benchmark" if source.kind == "stage1" else f"{source.kind} prompts"
+        shape = f"{where} (read at run time), {cfg.grid.repeats} repeat(s) → {per_question} cells per prompt"
+    stage1 = " Stage I (Demo-SafetyBench) runs first." if cfg.stage1 is not None else ""
     console.print(
-        f"[green]ok[/] {config}: {len(cfg.models)} model(s), {len(experiment.personas)} persona(s)"
-        f"{' + baseline' if cfg.grid.baseline else ''}, {len(experiment.targets)} target group(s), "
-        f"{len(experiment.templates)} template(s), {len(cfg.grid.languages)} language(s), "
-        f"{cfg.grid.repeats} repeat(s) → {count_cells(experiment)} cells",
+        f"[green]ok[/] {config}: {len(cfg.models)} model(s), {personas}, {shape}.{stage1}",
         highlight=False,
         soft_wrap=True,
     )
@@ -82,10 +97,14 @@ def validate(config: str) -> None:
 @click.option("--progress/--no-progress", default=True, help="Show a live progress bar.")
 def run(config: str, out: str | None, limit: int | None, progress: bool) -> None:
     """Generate every cell of CONFIG into a resumable run directory."""
+    from configs.datasets import DatasetError
+    from graphs.cli_bench import build_stage1
     from graphs.runner import build_backends, build_run_panel, run_experiment
     from graphs.store import StoreError
 
     experiment = _load(config)
+    if experiment.config.stage1 is not None:
+        build_stage1(config, Path(out or experiment.config.run.output_dir), progress)
     try:
         backends = build_backends(experiment)
     except ConfigError as exc:
@@ -157,6 +176,8 @@ def run(config: str, out: str | None, limit: int | None, progress: bool) -> None
         fail(str(exc), code=1)
     except ConfigError as exc:
         fail(str(exc))
+    except DatasetError as exc:
+        fail(f"{config}: grid.prompts: {exc}")
 
     table = Table(title=f"run {summary.run_dir}", show_header=False)
     table.add_row("cells in grid", str(summary.cells_total))

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from configs.bench_schema import STAGE1_DIR
 from configs.loader import ConfigError
 
 console = Console()
@@ -53,11 +54,37 @@ def bench() -> None:
 def build(config: str, out: str | None, progress: bool) -> None:
     """Stage I: classify CONFIG's prompts into the 14 BeaverTails harm domains, expand the low-resource domains
     with generated prompts, drop near-duplicates, and write the benchmark with per-domain counts."""
-    from configs.datasets import DatasetError
-    from graphs.bench import build_bench_backends, load_bench_config, run_stage1
+    from graphs.bench import load_bench_config
 
     try:
         cfg = load_bench_config(config)
+    except ConfigError as exc:
+        fail(str(exc))
+    _build(cfg, config, Path(out) if out else None, progress)
+
+
+def build_stage1(config: str, run_dir: Path, progress: bool) -> None:
+    """Stage I of a study config with a ``stage1`` section (``tribunal run``), into ``RUN_DIR/stage1``; skipped
+    when that folder already holds a finished benchmark."""
+    from graphs.bench import SUMMARY_FILE, load_bench_config
+
+    try:
+        cfg = load_bench_config(config)
+    except ConfigError as exc:
+        fail(str(exc))
+    out = run_dir / STAGE1_DIR
+    if (out / SUMMARY_FILE).is_file():
+        errors.print(f"stage I: using the benchmark in {out} (delete {SUMMARY_FILE} there to rebuild)", highlight=False)
+        return
+    errors.print(f"stage I: building the benchmark in {out}", highlight=False)
+    _build(cfg, config, out, progress)
+
+
+def _build(cfg: Any, config: str, out: Path | None, progress: bool) -> None:
+    from configs.datasets import DatasetError
+    from graphs.bench import build_bench_backends, run_stage1
+
+    try:
         backends = build_bench_backends(cfg, config)
     except ConfigError as exc:
         fail(str(exc))
@@ -66,9 +93,7 @@ def build(config: str, out: str | None, progress: bool) -> None:
                    TimeElapsedColumn(), console=errors, disable=not progress)  # fmt: skip
     try:
         with bar:
-            result = asyncio.run(
-                run_stage1(cfg, Path(out) if out else None, config_path=config, backends=backends, progress=_Bar(bar))
-            )
+            result = asyncio.run(run_stage1(cfg, out, config_path=config, backends=backends, progress=_Bar(bar)))
     except KeyboardInterrupt:
         errors.print("interrupted: completed model calls are cached; run the same command again to continue")
         sys.exit(130)

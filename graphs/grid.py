@@ -3,19 +3,33 @@
 Baseline cells (no persona) are added for every model × target × template × language × repeat when the config
 asks for them. Each cell's key is a hash of what determines its output (model identity, messages, sampling,
 language, repeat and the experiment seed), so the same cell has the same key in every run.
+
+A grid with ``prompts`` (moral probes, PolygloToxicityPrompts, a prompt file, or the Demo-SafetyBench stage I
+benchmark) asks each prompt instead of every target under every template: model × persona × prompt × repeat,
+each prompt in its own language. Such cells reuse the target and template columns: ``target_id`` is the prompt
+id, ``target_category`` its category (the probe's moral foundation, the PTP prompt's toxicity band, the
+benchmark prompt's most probable harm domain, or a file's category column), ``template_id`` the source kind
+and ``template_style`` ``generic``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import math
+import random
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from agents.generator import render_messages
+from agents.generator import persona_chat, render_messages
 from agents.types import GenerationRequest, Message, Sampling, content_key
+from configs.bench_schema import STAGE1_DIR
+from configs.datasets import DatasetError, load_ptp, read_prompt_table
 from configs.loader import Experiment
-from configs.schema import ModelSpec, Persona
+from configs.schema import DatasetPrompts, ModelSpec, Persona
 
 BASELINE_ID = "none"
 
@@ -50,46 +64,217 @@ def sampling_of(experiment: Experiment) -> Sampling:
     return Sampling(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens, stop=tuple(s.stop))
 
 
-def expand_grid(experiment: Experiment) -> Iterator[Cell]:
-    """Yield every cell of the experiment, persona cells first then baselines, in a stable order."""
+class GridPrompt(BaseModel):
+    """One prompt of a prompt-source grid, in its language, as the user turn reads it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    category: str
+    language: str
+    text: str
+    source: str
+
+
+def _questions(
+    experiment: Experiment, persona: Persona | None, prompts: Sequence[GridPrompt] | None
+) -> Iterator[tuple[str, str, str, str, str, tuple[Message, ...]]]:
+    """(target id, target category, template id, template style, language, messages) for one persona."""
+    if experiment.config.grid.prompts is None:
+        for target in experiment.targets:
+            for template in experiment.templates:
+                for language in experiment.config.grid.languages:
+                    messages = render_messages(persona, target, template, language)
+                    yield target.id, target.category, template.id, template.style, language, messages
+        return
+    for prompt in prompts if prompts is not None else load_grid_prompts(experiment):
+        messages = persona_chat(persona, prompt.text, prompt.language)
+        yield prompt.id, prompt.category, prompt.source, "generic", prompt.language, messages
+
+
+def expand_grid(experiment: Experiment, prompts: Sequence[GridPrompt] | None = None) -> Iterator[Cell]:
+    """Yield every cell of the experiment, persona cells first then baselines, in a stable order.
+
+    Args:
+        experiment: the loaded experiment.
+        prompts: the grid's prompts when it uses ``grid.prompts`` (read with :func:`load_grid_prompts` when
+            omitted); ignored for target × template grids.
+    """
     config = experiment.config
     sampling = sampling_of(experiment).model_dump(mode="json")
     personas: list[Persona | None] = list(experiment.personas)
     if config.grid.baseline:
         personas.append(None)
+    if config.grid.prompts is not None and prompts is None:
+        prompts = load_grid_prompts(experiment)
     for model in generator_models(experiment):
         for persona in personas:
-            for target in experiment.targets:
-                for template in experiment.templates:
-                    for language in config.grid.languages:
-                        messages = render_messages(persona, target, template, language)
-                        for repeat in range(config.grid.repeats):
-                            identity: dict[str, Any] = {
-                                "model": model.identity(),
-                                "messages": [m.model_dump() for m in messages],
-                                "sampling": sampling,
-                                "language": language,
-                                "repeat": repeat,
-                                "seed": config.seed,
-                            }
-                            key = content_key(identity)
-                            yield Cell(
-                                key=key,
-                                model=model.name,
-                                persona_id=persona.id if persona else BASELINE_ID,
-                                persona_kind=persona.kind if persona else BASELINE_ID,
-                                persona_category=persona.category if persona else BASELINE_ID,
-                                persona_gender=persona.gender if persona else "unspecified",
-                                target_id=target.id,
-                                target_category=target.category,
-                                template_id=template.id,
-                                template_style=template.style,
-                                language=language,
-                                repeat=repeat,
-                                is_baseline=persona is None,
-                                seed=int(key[:8], 16) % (2**31),
-                                messages=messages,
-                            )
+            for target_id, target_category, template_id, style, language, messages in _questions(
+                experiment, persona, prompts
+            ):
+                for repeat in range(config.grid.repeats):
+                    identity: dict[str, Any] = {
+                        "model": model.identity(),
+                        "messages": [m.model_dump() for m in messages],
+                        "sampling": sampling,
+                        "language": language,
+                        "repeat": repeat,
+                        "seed": config.seed,
+                    }
+                    key = content_key(identity)
+                    yield Cell(
+                        key=key,
+                        model=model.name,
+                        persona_id=persona.id if persona else BASELINE_ID,
+                        persona_kind=persona.kind if persona else BASELINE_ID,
+                        persona_category=persona.category if persona else BASELINE_ID,
+                        persona_gender=persona.gender if persona else "unspecified",
+                        target_id=target_id,
+                        target_category=target_category,
+                        template_id=template_id,
+                        template_style=style,
+                        language=language,
+                        repeat=repeat,
+                        is_baseline=persona is None,
+                        seed=int(key[:8], 16) % (2**31),
+                        messages=messages,
+                    )
+
+
+# ------------------------------------------------------------------------------------------ prompt sources
+def stage1_dir(experiment: Experiment, run_dir: str | Path | None = None) -> Path:
+    """The folder a study config's stage I writes to: ``<run directory>/stage1``."""
+    return Path(run_dir or experiment.config.run.output_dir) / STAGE1_DIR
+
+
+def load_grid_prompts(experiment: Experiment, run_dir: str | Path | None = None) -> list[GridPrompt]:
+    """The prompts of a ``grid.prompts`` grid, in a stable order (per language in the config's order).
+
+    Moral probes come from the catalog loaded with the experiment; dataset prompts are read now; ``stage1``
+    prompts from the benchmark in ``run_dir`` (default ``run.output_dir``).
+
+    Raises:
+        DatasetError: a dataset or prompt file is missing, unreadable, lacks a column, or has no prompt in the
+            grid's languages (the message names the file and where to get the data).
+    """
+    config = experiment.config
+    spec = config.grid.prompts
+    languages = config.grid.languages
+    if spec is None:
+        return []
+    if spec.kind == "moral_probes":
+        catalog = experiment.probes
+        assert catalog is not None, "load_experiment loads the probe catalog"
+        return [
+            GridPrompt(id=p.id, category=p.foundation, language=lang, text=catalog.render(p, lang), source=spec.kind)
+            for lang in languages
+            for p in catalog.probes
+        ]
+    if spec.kind == "ptp":
+        path = experiment.resolve(spec.path) if spec.path else None
+        frame = load_ptp(path, languages=languages, split=spec.split)
+        rows = [
+            (str(r.prompt_id), _toxicity_band(r.toxicity), str(r.language), str(r.prompt))
+            for r in frame.itertuples(index=False)
+        ]
+        where = str(path or "the Hugging Face cache")
+    else:
+        if spec.kind == "stage1":
+            file = stage1_dir(experiment, run_dir) / "benchmark.jsonl"
+            if not file.is_file():
+                raise DatasetError(f"{file} not found: stage I has not written its benchmark (run the config)")
+        else:
+            assert spec.path is not None
+            file = experiment.resolve(spec.path)
+        rows = _file_rows(file, spec)
+        where = str(file)
+    return _draw(rows, spec, languages, config.seed, where)
+
+
+def _toxicity_band(value: Any) -> str:
+    """A PTP prompt's Perspective toxicity as a band: low (< 0.25), medium (< 0.5), high; unknown when absent."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
+        return "toxicity_unknown"
+    value = float(value)
+    return "toxicity_low" if value < 0.25 else "toxicity_medium" if value < 0.5 else "toxicity_high"
+
+
+def _file_rows(file: Path, spec: DatasetPrompts) -> list[tuple[str, str, str, str]]:
+    frame = read_prompt_table(file)
+    if spec.kind == "stage1":
+        columns = {"id": "id", "text": "prompt", "language": "language", "category": None}
+    else:
+        columns = {
+            "id": spec.id_column,
+            "text": spec.text_column,
+            "language": spec.language_column,
+            "category": spec.category_column,
+        }
+    for what, column in columns.items():
+        if column is not None and column not in frame.columns:
+            have = ", ".join(map(str, frame.columns[:12]))
+            raise DatasetError(f"{file}: no {what} column {column!r} (the file has {have})")
+    rows = []
+    for index, record in enumerate(frame.to_dict("records")):
+        prompt_id, text, language = (record[columns[k]] for k in ("id", "text", "language"))
+        if any(v is None or (isinstance(v, float) and math.isnan(v)) or not str(v).strip() for v in (prompt_id, text)):
+            raise DatasetError(f"{file}: row {index + 1} has an empty {columns['id']!r} or {columns['text']!r}")
+        if spec.kind == "stage1":
+            category = _top_domain(record)
+        elif columns["category"] is not None:
+            category = str(record[columns["category"]])
+        else:
+            category = "prompt"
+        rows.append((str(prompt_id), category, str(language).strip().lower(), str(text)))
+    return rows
+
+
+def _top_domain(record: dict[str, Any]) -> str:
+    """A benchmark prompt's category: its most probable harm domain among those it was put in."""
+    domains = record.get("domains")
+    if isinstance(domains, str):
+        domains = json.loads(domains)
+    if domains is None or len(domains) == 0:
+        return "unflagged"
+    probabilities = record.get("probabilities") or {}
+    return max(domains, key=lambda d: (probabilities.get(d, 0.0), -list(domains).index(d)))
+
+
+def _draw(
+    rows: list[tuple[str, str, str, str]], spec: DatasetPrompts, languages: list[str], seed: int, where: str
+) -> list[GridPrompt]:
+    by_language: dict[str, list[tuple[str, str, str, str]]] = {lang: [] for lang in languages}
+    seen: set[tuple[str, str]] = set()
+    for row in rows:
+        if row[2] in by_language and (row[0], row[2]) not in seen:
+            seen.add((row[0], row[2]))
+            by_language[row[2]].append(row)
+    missing = [lang for lang, found in by_language.items() if not found]
+    if missing:
+        raise DatasetError(f"{where}: no prompts in {', '.join(missing)}, which grid.languages asks for")
+    prompts = []
+    for lang, found in by_language.items():
+        found.sort(key=lambda r: r[0])
+        if spec.per_language is not None and len(found) > spec.per_language:
+            found = random.Random(f"{seed}:{lang}").sample(found, spec.per_language)
+        for prompt_id, category, language, text in found:
+            prompts.append(
+                GridPrompt(
+                    id=prompt_id,
+                    category=category,
+                    language=language,
+                    text=_instructed(spec, language, text),
+                    source=spec.kind,
+                )
+            )
+    return prompts
+
+
+def _instructed(spec: DatasetPrompts, language: str, text: str) -> str:
+    if spec.instruction is None:
+        return text
+    wrapper = spec.instruction.get(language, spec.instruction.get("default"))
+    return text if wrapper is None else wrapper.replace("{prompt}", text)
 
 
 def generator_models(experiment: Experiment) -> list[ModelSpec]:
@@ -101,14 +286,12 @@ def generator_models(experiment: Experiment) -> list[ModelSpec]:
     return [by_name[name] for name in config.grid.models]
 
 
-def count_cells(experiment: Experiment) -> int:
+def count_cells(experiment: Experiment, prompts: Sequence[GridPrompt] | None = None) -> int:
+    """How many cells the grid has; a prompt-source grid needs its ``prompts`` (see :func:`load_grid_prompts`)."""
     config = experiment.config
     personas = len(experiment.personas) + (1 if config.grid.baseline else 0)
-    return (
-        len(generator_models(experiment))
-        * personas
-        * len(experiment.targets)
-        * len(experiment.templates)
-        * len(config.grid.languages)
-        * config.grid.repeats
-    )
+    if config.grid.prompts is None:
+        questions = len(experiment.targets) * len(experiment.templates) * len(config.grid.languages)
+    else:
+        questions = len(prompts if prompts is not None else load_grid_prompts(experiment))
+    return len(generator_models(experiment)) * personas * questions * config.grid.repeats

@@ -32,7 +32,7 @@ from agents.cached import CachedBackend
 from configs.loader import ConfigError, Experiment, read_yaml, validate_as
 from configs.schema import ExperimentConfig
 from graphs.generation import build_generation_graph
-from graphs.grid import Cell, expand_grid, sampling_of
+from graphs.grid import Cell, expand_grid, load_grid_prompts, sampling_of
 from graphs.judging import build_judging_graph, item_for
 from graphs.mitigation import Mitigation
 from graphs.store import StoreError, TranscriptStore
@@ -152,10 +152,14 @@ async def run_experiment(
 
     Returns:
         The run summary, also stored in the ``runs`` table.
+
+    Raises:
+        DatasetError: the grid's prompts cannot be read (before anything is written).
     """
     config = experiment.config
     run_dir = Path(run_dir or config.run.output_dir)
-    cells = list(expand_grid(experiment))
+    prompts = load_grid_prompts(experiment, run_dir) if config.grid.prompts is not None else None
+    cells = list(expand_grid(experiment, prompts))
     if limit is not None:
         cells = cells[:limit]
     backends = backends if backends is not None else build_backends(experiment)

@@ -37,8 +37,8 @@ from itertools import combinations
 
 import numpy as np
 
-#: The default near-duplicate threshold τ (Hamming distance between 64-bit fingerprints).
-DEFAULT_MAX_DISTANCE = 10
+from configs.bench_schema import DEFAULT_MAX_DISTANCE
+
 #: Up to this many fingerprints, ``method="auto"`` compares every pair (faster than indexing small sets).
 EXACT_UP_TO = 4096
 

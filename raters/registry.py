@@ -26,6 +26,7 @@ _BUILTINS = {
     "profanity-check": "raters.profanity:ProfanityCheckRater",
     "prototype": "raters.prototype:PrototypeRater",
     "hf-classifier": "raters.hf_classifier:HFClassifierRater",
+    "moral-probe": "raters.moral_probe:MoralProbeRater",
 }
 
 
