@@ -46,13 +46,22 @@ class ConfigError(ValueError):
         )
 
 
-def _field_path(loc: tuple[Any, ...]) -> str:
+def _field_path(loc: tuple[Any, ...], data: Any = None) -> str:
+    """``loc`` as ``a.b[0].c``; ``data`` (the validated input) lets it leave out the tags of discriminated unions,
+    which pydantic puts in ``loc`` (``grid.prompts.file.path``) but which are no field the user wrote."""
     out = ""
+    node = data
     for part in loc:
+        if isinstance(node, dict) and isinstance(part, str) and part not in node and node.get("kind") == part:
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
         else:
             out += ("." if out else "") + str(part)
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            node = None
     return out or "(top level)"
 
 
@@ -90,7 +99,7 @@ def validate_as(model: type[ModelT], data: Any, path: Path) -> ModelT:
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = "unknown field (check its spelling)"
-        raise ConfigError(path, _field_path(tuple(first["loc"])), message) from None
+        raise ConfigError(path, _field_path(tuple(first["loc"]), data), message) from None
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 #: Stable identifiers: lower-case ASCII letters, digits, ``_`` and ``-``. They join results across languages.
 ID_PATTERN = r"^[a-z0-9][a-z0-9_\-]*$"
@@ -394,6 +394,7 @@ class ExperimentConfig(Strict):
     mitigation: MitigationConfig | None = None
     stage1: Any = Field(
         None,
+        validate_default=True,  # so that a grid reading the stage I benchmark without this section is named here
         description="Demo-SafetyBench stage I settings (configs.bench_schema.Stage1Section); `tribunal run` builds "
         "the benchmark first and grid.prompts (kind stage1) rates it",
     )
@@ -402,16 +403,13 @@ class ExperimentConfig(Strict):
 
     @field_validator("stage1", mode="before")
     @classmethod
-    def _stage1_section(cls, value: Any) -> Any:
+    def _stage1_section(cls, value: Any, info: ValidationInfo) -> Any:
         if value is None:
+            # a field validator (not a model one), so that the error names the missing section, not "(top level)"
+            grid = info.data.get("grid")
+            if grid is not None and grid.prompts is not None and grid.prompts.kind == "stage1":
+                raise ValueError("grid.prompts kind 'stage1' rates the stage I benchmark; add a stage1 section")
             return None
         from configs.bench_schema import Stage1Section  # bench_schema imports this module
 
         return Stage1Section.model_validate(value)
-
-    @model_validator(mode="after")
-    def _stage1_prompts(self) -> ExperimentConfig:
-        uses_stage1 = self.grid.prompts is not None and self.grid.prompts.kind == "stage1"
-        if uses_stage1 and self.stage1 is None:
-            raise ValueError("grid.prompts kind 'stage1' rates the stage I benchmark; add a stage1 section")
-        return self

@@ -7,7 +7,8 @@ catalog's languages), takes the first whole number in the reply, and scores the 
 ``(rating - min) / (max - min)``, reversed (``1 - ...``) for statements marked ``reverse``. It rates only the
 probe's own foundation; the other foundations of the same reply get no rating, rather than a made-up one.
 
-A reply with no number on the scale is ``parse_error`` (``refusal`` when it opens with a refusal phrase), and a
+A reply that opens with a refusal phrase is ``refusal`` even when it quotes the scale; one with no number on the
+scale is ``parse_error``, and a
 prompt that is not one of the catalog's probes is ``parse_error`` on every foundation, with the reason.
 
 Options:
@@ -88,8 +89,8 @@ class MoralProbeRater(Rater):
             if probe.foundation not in self.dimensions:
                 continue
             number = first_number(item.text)
-            if number is None or not scale.min <= number <= scale.max:
-                refused = looks_like_refusal(item.text)
+            refused = looks_like_refusal(item.text)  # before the number: "I can't rate this from 1 to 6" is no 1
+            if refused or number is None or not scale.min <= number <= scale.max:
                 ratings.append(
                     self.unscored(
                         item,
