@@ -261,7 +261,9 @@ def _ols_aggregated(
         meat = x.T @ (x * w[:, None])
         cov = xtx_inv @ meat @ xtx_inv
         cov_type = "HC3"
-    se = np.sqrt(np.diag(cov))
+    # a cell with leverage 1 (one observation pins its coefficient) leaves HC3 undefined: NaN, never a warning
+    diag = np.diag(cov)
+    se = np.sqrt(np.where(np.isfinite(diag) & (diag >= 0), diag, np.nan))
     with np.errstate(divide="ignore", invalid="ignore"):
         z = beta / se
     q = norm.ppf(0.975)
