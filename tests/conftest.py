@@ -59,3 +59,17 @@ def write_config(tmp_path: Path):
         return path
 
     return write
+
+
+def assert_config_error(path: Path, file_suffix: str, field: str, words: str) -> None:
+    """Loading ``path`` fails with one line ``FILE: FIELD: PROBLEM`` naming the file and field."""
+    from configs.loader import ConfigError, load_experiment
+
+    with pytest.raises(ConfigError) as caught:
+        load_experiment(path)
+    error = caught.value
+    assert error.path.endswith(file_suffix)
+    assert error.field_path == field
+    assert words in error.problem
+    assert "\n" not in str(error)
+    assert str(error).startswith(f"{error.path}: {field}: ")

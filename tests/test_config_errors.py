@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from configs.loader import ConfigError, load_experiment
 from graphs.cli import main
-from tests.conftest import STARTER, scripted_config
+from tests.conftest import STARTER, assert_config_error, scripted_config
 
 
 def _catalog(tmp_path: Path, name: str, data: Any) -> str:
@@ -173,14 +173,7 @@ CASES: list[tuple[str, Any, str, str, str]] = [
 
 @pytest.mark.parametrize(("case", "build", "file_suffix", "field", "words"), CASES, ids=[c[0] for c in CASES])
 def test_bad_config_names_file_and_field(tmp_path, write_config, case, build, file_suffix, field, words):
-    path = write_config(build(tmp_path))
-    with pytest.raises(ConfigError) as caught:
-        load_experiment(path)
-    error = caught.value
-    assert error.path.endswith(file_suffix)
-    assert error.field_path == field
-    assert words in error.problem
-    assert "\n" not in str(error)
+    assert_config_error(write_config(build(tmp_path)), file_suffix, field, words)
 
 
 @pytest.mark.parametrize(

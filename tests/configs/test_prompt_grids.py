@@ -27,7 +27,7 @@ from graphs.bench import load_bench_config
 from graphs.cli import main
 from graphs.grid import BASELINE_ID, _toxicity_band, count_cells, expand_grid, load_grid_prompts
 from graphs.runner import run_experiment
-from tests.conftest import ROOT, STARTER, scripted_config
+from tests.conftest import ROOT, STARTER, assert_config_error, scripted_config
 
 PTP_FIXTURE = ROOT / "tests" / "fixtures" / "datasets" / "ptp"
 PROBES = load_moral_probes(DEFAULT_MORAL_PROBES)
@@ -309,15 +309,7 @@ CASES: list[tuple[str, Any, str, str, str]] = [
 
 @pytest.mark.parametrize(("case", "build", "file_suffix", "field", "words"), CASES, ids=[c[0] for c in CASES])
 def test_bad_prompt_grid_names_file_and_field(tmp_path, write_config, case, build, file_suffix, field, words):
-    path = write_config(build(tmp_path))
-    with pytest.raises(ConfigError) as caught:
-        load_experiment(path)
-    error = caught.value
-    assert error.path.endswith(file_suffix)
-    assert error.field_path == field
-    assert words in error.problem
-    assert "\n" not in str(error)
-    assert str(error).startswith(f"{error.path}: {field}: ")
+    assert_config_error(write_config(build(tmp_path)), file_suffix, field, words)
 
 
 def test_prompt_grid_error_exits_2_on_validate(write_config):
