@@ -296,6 +296,10 @@ def _study_row(tables: dict[str, pd.DataFrame]) -> dict[str, Any] | None:
     return info.iloc[0].to_dict()
 
 
+#: Narrowest readable column in the terminal; tables with more columns than fit are printed transposed.
+_MIN_COLUMN = 9
+
+
 def render_tables(tables: dict[str, pd.DataFrame], console, max_rows: int = 40) -> None:
     """Print the tables with rich (long tables are cut at ``max_rows`` with a line saying how many more).
 
@@ -319,12 +323,30 @@ def render_tables(tables: dict[str, pd.DataFrame], console, max_rows: int = 40) 
             console.rule("All tables")
             started_rest = True
         caption = HEADLINE_DESCRIPTIONS.get(name)
-        table = Table(title=name, title_justify="left", show_lines=False, caption=caption, caption_justify="left")
-        for col in df.columns:
-            table.add_column(str(col), overflow="fold")
-        for row in df.head(max_rows).itertuples(index=False):
-            table.add_row(*(_fmt(v) for v in row))
-        console.print(table)
+        shown = df.head(max_rows)
+        width = getattr(console, "width", 120) or 120
+        if len(df.columns) * _MIN_COLUMN > width and len(shown):
+            # too wide to read column-wise: one column per row of the table, in blocks that fit (like psql's \x)
+            per_block = max(1, (width - 24) // 14)
+            for start in range(0, len(shown), per_block):
+                block = shown.iloc[start : start + per_block]
+                title = name if start == 0 else f"{name} (rows {start + 1}–{start + len(block)})"
+                last = start + per_block >= len(shown)
+                table = Table(title=title, title_justify="left", caption=caption if last else None,
+                              caption_justify="left")  # fmt: skip
+                table.add_column("column", overflow="fold", style="bold")
+                for index in range(len(block)):
+                    table.add_column(f"#{start + index + 1}", overflow="fold")
+                for col in df.columns:
+                    table.add_row(str(col), *(_fmt(v) for v in block[col].tolist()))
+                console.print(table)
+        else:
+            table = Table(title=name, title_justify="left", show_lines=False, caption=caption, caption_justify="left")
+            for col in df.columns:
+                table.add_column(str(col), overflow="fold")
+            for row in shown.itertuples(index=False):
+                table.add_row(*(_fmt(v) for v in row))
+            console.print(table)
         if len(df) > max_rows:
             console.print(f"  … {len(df) - max_rows} more rows (use --json for all)")
 
