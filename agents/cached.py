@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from agents.base import Backend, GenerationOutput
-from agents.types import Completion, GenerationRequest
+from agents.types import Completion, GenerationRequest, request_keys
 
 
 class ResponseCache(Protocol):
@@ -60,14 +60,15 @@ class CachedBackend(Backend):
             replies = await self.inner.generate(requests)
             self._count(replies)
             return replies
-        identity = self.identity()
-        keys = [r.key(identity) for r in requests]
+        keys = request_keys(requests, self.identity())
         stored = self.cache.cache_get(list(dict.fromkeys(keys)))
         results: list[GenerationOutput | None] = [None] * len(requests)
         missing: list[int] = []
         for index, key in enumerate(keys):
             if key in stored:
-                results[index] = Completion.model_validate_json(stored[key]).model_copy(update={"attempts": 0})
+                hit = Completion.model_validate_json(stored[key])
+                hit.attempts = 0
+                results[index] = hit
                 self.hits += 1
             else:
                 missing.append(index)

@@ -1,9 +1,11 @@
 """Backend for any OpenAI-compatible chat server: OpenAI itself, ``vllm serve``, llama.cpp's server, gateways.
 
 Built on the official ``openai`` AsyncOpenAI client with its own retries switched off: tenacity retries 429,
-5xx, timeouts, dropped connections and malformed bodies, honouring ``Retry-After``/``retry-after-ms``, up to
-``max_retries`` times; then the call is returned as a typed :class:`~agents.types.CallFailure`. Concurrency is
-bounded per backend by ``max_concurrency``.
+5xx, timeouts, dropped connections and malformed bodies, honouring ``Retry-After``/``retry-after-ms`` (else
+exponential back-off with jitter), up to ``max_retries`` times; then the call is returned as a typed
+:class:`~agents.types.CallFailure`. Concurrency is bounded per backend by ``max_concurrency``. The first attempt
+runs outside tenacity, whose ``AsyncRetrying`` is built only once a call has failed: the calls that succeed at
+once (nearly all) pay none of its set-up.
 
 Options (``options:`` in the model's config):
     ``max_tokens_param``: ``max_tokens`` (default) or ``max_completion_tokens`` (OpenAI reasoning models).
@@ -25,7 +27,7 @@ from typing import Any
 
 import openai
 from openai import AsyncOpenAI
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from agents.base import Backend, GenerationOutput, register_backend
 from agents.types import CallFailure, Completion, FailureKind, GenerationRequest, TokenLogprob, Usage
@@ -122,12 +124,12 @@ class OpenAIBackend(Backend):
         # a server may echo the key back in an error body; it must never reach a stored message
         self._secrets = tuple(k for k in {getattr(client, "api_key", None)} if k and k != "not-needed")
 
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        requested = retry_after_seconds(exc) if exc else None
+    def _wait(self, exc: BaseException, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt``: the server's ``Retry-After``, else back-off."""
+        requested = retry_after_seconds(exc)
         if requested is not None:
             return min(requested, self._max_wait)
-        backoff = self._base_wait * (2 ** (state.attempt_number - 1))
+        backoff = self._base_wait * (2 ** (attempt - 1))
         return min(self._max_wait, backoff * (0.5 + random.random() / 2))
 
     def _kwargs(self, request: GenerationRequest) -> dict[str, Any]:
@@ -191,31 +193,45 @@ class OpenAIBackend(Backend):
 
     async def _one(self, request: GenerationRequest) -> GenerationOutput:
         kwargs = self._kwargs(request)
-        attempts = 0
         start = time.perf_counter()
         async with self._semaphore:
-            try:
-                retrying = AsyncRetrying(
-                    stop=stop_after_attempt(self.spec.max_retries + 1),
-                    wait=self._wait,
-                    retry=retry_if_exception(lambda e: classify(e)[1]),
-                    sleep=self._sleep,
-                    reraise=True,
-                )
-                async for attempt in retrying:
-                    with attempt:
-                        attempts = attempt.retry_state.attempt_number
-                        completion = self._parse(await self._client.chat.completions.create(**kwargs))
+            try:  # the first attempt runs bare: most calls succeed at once and need no retry state
+                completion = self._parse(await self._client.chat.completions.create(**kwargs))
+                attempts = 1
             except Exception as exc:  # every failure becomes a typed outcome, never a reply
-                kind, _, status = classify(exc)
-                return CallFailure(
-                    failure=kind,
-                    message=_describe(exc, self._secrets),
-                    status_code=status,
-                    latency_s=time.perf_counter() - start,
-                    attempts=attempts,
-                )
-        return completion.model_copy(update={"latency_s": time.perf_counter() - start, "attempts": attempts})
+                outcome = await self._retry(kwargs, exc)
+                if isinstance(outcome, CallFailure):
+                    outcome.latency_s = time.perf_counter() - start
+                    return outcome
+                completion, attempts = outcome
+        completion.latency_s = time.perf_counter() - start
+        completion.attempts = attempts
+        return completion
+
+    async def _retry(self, kwargs: dict[str, Any], first: Exception) -> tuple[Completion, int] | CallFailure:
+        """Retries after a failed first attempt (tenacity), up to ``max_retries`` more; a typed failure at the end."""
+        kind, retryable, status = classify(first)
+        if not retryable or self.spec.max_retries == 0:
+            return CallFailure(failure=kind, message=_describe(first, self._secrets), status_code=status, attempts=1)
+        attempts = 1
+        await self._sleep(self._wait(first, 1))
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.spec.max_retries),
+            wait=lambda state: self._wait(state.outcome.exception(), state.attempt_number + 1),
+            retry=retry_if_exception(lambda e: classify(e)[1]),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts = 1 + attempt.retry_state.attempt_number
+                    completion = self._parse(await self._client.chat.completions.create(**kwargs))
+        except Exception as exc:
+            kind, _, status = classify(exc)
+            message = _describe(exc, self._secrets)
+            return CallFailure(failure=kind, message=message, status_code=status, attempts=attempts)
+        return completion, attempts
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationOutput]:
         return list(await asyncio.gather(*(self._one(r) for r in requests)))

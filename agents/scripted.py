@@ -37,6 +37,10 @@ class ScriptedBackend(Backend):
                 raise ValueError(f"options.rules[{index}] needs 'match' and one of 'reply' or 'failure'")
             if "failure" in rule:
                 FailureKind(rule["failure"])  # fail early on an unknown kind
+            elif not isinstance(rule["reply"], str):
+                raise ValueError(f"options.rules[{index}].reply must be text, got {type(rule['reply']).__name__}")
+            if not isinstance(rule["match"], str):
+                raise ValueError(f"options.rules[{index}].match must be a regular expression (text)")
             self._rules.append((re.compile(rule["match"], re.IGNORECASE), rule))
         self._default = str(options.get("default", "OK."))
         self._finish = str(options.get("finish_reason", "stop"))

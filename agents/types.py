@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -54,8 +55,7 @@ class GenerationRequest(BaseModel):
 
     def key(self, model_identity: dict[str, Any]) -> str:
         """Content-addressed key of this call on a given model (the response cache's key)."""
-        payload = {"model": model_identity, "request": self.model_dump(mode="json")}
-        return content_key(payload)
+        return request_keys([self], model_identity)[0]
 
 
 class Usage(BaseModel):
@@ -112,7 +112,28 @@ class CallFailure(BaseModel):
 GenerationResult = Annotated[Completion | CallFailure, Field(discriminator="kind")]
 
 
+# ``json.dumps`` with these arguments builds a new encoder per call; one shared encoder gives the same text
+_KEY_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def content_key(payload: Any) -> str:
     """A stable 32-hex-digit key of any JSON-serialisable payload."""
-    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    blob = _KEY_ENCODER.encode(payload)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
+
+
+def request_keys(requests: Sequence[GenerationRequest], model_identity: dict[str, Any]) -> list[str]:
+    """``[r.key(model_identity) for r in requests]``, serialising and hashing the model's identity once.
+
+    The key is ``content_key({"model": model_identity, "request": request.model_dump(mode="json")})``; with sorted
+    keys that text is ``{"model":<identity>,"request":<request>}``, so the hash of the common prefix is computed
+    once and copied for each request.
+    """
+    prefix = hashlib.sha256(f'{{"model":{_KEY_ENCODER.encode(model_identity)},"request":'.encode())
+    keys = []
+    for request in requests:
+        digest = prefix.copy()
+        digest.update(_KEY_ENCODER.encode(request.model_dump(mode="json")).encode("utf-8"))
+        digest.update(b"}")
+        keys.append(digest.hexdigest()[:32])
+    return keys

@@ -5,9 +5,10 @@
                                         │          ▼
                                      rewrite ◀── critique
 
-Without a ``mitigation`` section the graph ends after ``judge``. ``judge`` runs the panel's judging subgraph
-(:mod:`graphs.judging`) on whatever is pending (round 0: the replies; later rounds: the rewrites); ``decide``,
-``critique`` and ``rewrite`` are in :mod:`graphs.mitigation`.
+Without a ``mitigation`` section the graph ends after ``judge``. ``judge`` runs the panel on whatever is pending
+(round 0: the replies; later rounds: the rewrites) with :func:`graphs.judging.judge_batch`, the judging graph's
+work called directly rather than as a nested graph; ``decide``, ``critique`` and ``rewrite`` are in
+:mod:`graphs.mitigation`.
 
 Nodes take the whole chunk: a chunk of 1 is a per-sample agentic loop (good against API servers, many chunks in
 flight), a large chunk is one batch for vLLM offline or the embedded model. Within a chunk, cells of different
@@ -24,7 +25,7 @@ from langgraph.graph import END, START, StateGraph
 
 from agents.base import Backend
 from agents.types import CallFailure, Completion, Sampling
-from graphs.judging import build_judging_graph, rating_items
+from graphs.judging import judge_batch, rating_items
 from graphs.mitigation import Mitigation, build_critique, build_decide, build_rewrite
 from graphs.state import GenerationState, JudgedGenerationState  # noqa: F401 - re-exported
 from raters.panel import Panel
@@ -38,9 +39,10 @@ def build_generation_graph(
 ) -> Any:
     """Compile the experiment graph for these backends (keyed by model name), sampling, panel and loop."""
     panel = panel or Panel()
-    judging = build_judging_graph(panel)
 
-    def render(state: GenerationState) -> GenerationState:
+    # Nodes and routers are coroutines even where they never await: LangGraph hands a plain function to a thread
+    # pool on every call when the graph runs under ``ainvoke``, which costs more than what these do.
+    async def render(state: GenerationState) -> GenerationState:
         return {"requests": [cell.request(sampling) for cell in state["cells"]], "round": 0}
 
     async def generate(state: GenerationState) -> GenerationState:
@@ -64,10 +66,10 @@ def build_generation_graph(
         items = state.get("pending", [])
         if not items or not panel:
             return {"pending": []}
-        verdict = await judging.ainvoke({"items": items})
-        return {"ratings": verdict["ratings"], "aggregates": verdict["aggregates"], "pending": []}
+        ratings, aggregates = await judge_batch(panel, items)
+        return {"ratings": ratings, "aggregates": aggregates, "pending": []}
 
-    def after_decide(state: GenerationState) -> str:
+    async def after_decide(state: GenerationState) -> str:
         return "critique" if state.get("active") else END
 
     graph = StateGraph(GenerationState)
@@ -81,7 +83,12 @@ def build_generation_graph(
         graph.add_edge("judge", END)
         return graph.compile()
 
-    graph.add_node("decide", build_decide(panel, mitigation))
+    decide_chunk = build_decide(panel, mitigation)
+
+    async def decide(state: GenerationState) -> GenerationState:
+        return decide_chunk(state)
+
+    graph.add_node("decide", decide)
     graph.add_node("critique", build_critique(panel, mitigation))
     graph.add_node("rewrite", build_rewrite(backends, sampling, mitigation))
     graph.add_edge("judge", "decide")

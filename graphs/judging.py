@@ -13,6 +13,7 @@ asked again. The caller stores ``ratings``: generations and their ratings go to 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import operator
 from collections.abc import Sequence
@@ -71,34 +72,54 @@ def item_for(key: str, text: str, messages: Sequence[Any], language: str) -> Rat
     return RatingItem(key=key, text=text, prompt=content("user"), persona=content("system"), language=language)
 
 
+async def rate_with(rater: Rater, items: Sequence[RatingItem], skip: frozenset[str] = frozenset()) -> list[Rating]:
+    """One rater's ratings of a batch (what a ``rate_<rater>`` node appends); never raises for a broken judge."""
+    if skip:  # only `tribunal rate` passes keys to skip; a run's fresh replies need no key lookups
+        identity = str(rater.identity())
+        items = [i for i in items if not all(rating_key(i.key, identity, d) in skip for d in rater.dimensions)]
+    if not items:
+        return []
+    try:
+        return await rater.rate(items)
+    except Exception as exc:  # a broken judge is a typed outcome for its batch, not a crashed run
+        log.exception("rater %s failed", rater.name)
+        note = f"rater error: {type(exc).__name__}: {exc}"[:500]
+        return [
+            rater.unscored(item, d, RatingOutcome.SERVER_ERROR, rationale=note, attempts=0)
+            for item in items
+            for d in rater.dimensions
+        ]
+
+
+async def judge_batch(
+    panel: Panel, items: Sequence[RatingItem], skip: frozenset[str] = frozenset()
+) -> tuple[list[Rating], list[Aggregate]]:
+    """What the judging graph computes, without the graph: every rater on the batch at once, then the aggregates.
+
+    The experiment graph's ``judge`` node calls this directly: compiling nothing and invoking no nested graph per
+    chunk and round (LangGraph's per-step bookkeeping cost more than the aggregation itself). Ratings come in the
+    order the graph's ``operator.add`` reducer appends them: LangGraph applies a step's writes sorted by node name.
+    """
+    raters = sorted(panel.raters, key=lambda r: f"rate_{r.name}")
+    if len(raters) == 1:
+        per_rater = [await rate_with(raters[0], items, skip)]
+    else:
+        per_rater = await asyncio.gather(*(rate_with(rater, items, skip) for rater in raters))
+    ratings = [rating for batch in per_rater for rating in batch]
+    return ratings, aggregate(ratings, panel.method, panel.threshold)
+
+
 def _rater_node(rater: Rater) -> Any:
     async def rate(state: JudgingState) -> JudgingState:
-        skip = state.get("skip") or frozenset()
-        identity = rater.identity()
-        items = state.get("items", [])
-        if skip:  # only `tribunal rate` passes keys to skip; a run's fresh replies need no key lookups
-            items = [i for i in items if not all(rating_key(i.key, identity, d) in skip for d in rater.dimensions)]
-        if not items:
-            return {"ratings": []}
-        try:
-            ratings = await rater.rate(items)
-        except Exception as exc:  # a broken judge is a typed outcome for its batch, not a crashed run
-            log.exception("rater %s failed", rater.name)
-            note = f"rater error: {type(exc).__name__}: {exc}"[:500]
-            ratings = [
-                rater.unscored(item, d, RatingOutcome.SERVER_ERROR, rationale=note, attempts=0)
-                for item in items
-                for d in rater.dimensions
-            ]
-        return {"ratings": ratings}
+        return {"ratings": await rate_with(rater, state.get("items", []), state.get("skip") or frozenset())}
 
     return rate
 
 
 def build_judging_graph(panel: Panel) -> Any:
-    """Compile the judging graph of a panel."""
+    """Compile the judging graph of a panel (``tribunal rate`` runs it per chunk; see also :func:`judge_batch`)."""
 
-    def combine(state: JudgingState) -> JudgingState:
+    async def combine(state: JudgingState) -> JudgingState:  # a coroutine: LangGraph runs plain functions in threads
         return {"aggregates": aggregate(state.get("ratings", []), panel.method, panel.threshold)}
 
     graph = StateGraph(JudgingState)

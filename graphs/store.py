@@ -13,6 +13,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +22,16 @@ from graphs.grid import Cell
 from graphs.state import Critique, Rewrite, Stop
 from graphs.transcript import DDL, SCHEMA_VERSION, STORE_FILENAME
 from raters.aggregate import Aggregate
-from raters.types import RETRYABLE_OUTCOMES, Rating
+from raters.types import RETRYABLE_OUTCOMES, Rating, rating_key
 
 
 class StoreError(RuntimeError):
     """The run directory cannot be used as a transcript store."""
 
 
+@lru_cache(maxsize=1 << 14)
 def generation_key(cell_key: str, round_: int) -> str:
+    """The key of one version of a cell's reply (memoised: a run asks for each key three times)."""
     return content_key({"cell": cell_key, "round": round_})
 
 
@@ -226,16 +229,21 @@ class TranscriptStore:
 
     @staticmethod
     def _insert_ratings(db: sqlite3.Connection, ratings: Sequence[Rating], now: float) -> None:
-        rows = [
-            (
-                r.key, r.item_key, str(r.rater), r.rater.name, r.rater.model,
-                r.rater.framing.attribute if r.rater.framing else None,
-                r.rater.framing.value if r.rater.framing else None,
-                r.rater.rubric, r.rater.rubric_version, r.dimension, r.score, r.raw, r.scale, r.outcome.value,
-                r.rationale, r.attempts, r.latency_s, r.prompt_tokens, r.completion_tokens, now,
-            )
-            for r in ratings
-        ]  # fmt: skip
+        names: dict[int, str] = {}  # a chunk's ratings share a few rater identities: render each once
+        rows = []
+        for r in ratings:
+            rater = names.get(id(r.rater))
+            if rater is None:
+                rater = names[id(r.rater)] = str(r.rater)
+            framing = r.rater.framing
+            rows.append(
+                (
+                    rating_key(r.item_key, rater, r.dimension), r.item_key, rater, r.rater.name, r.rater.model,
+                    framing.attribute if framing else None, framing.value if framing else None,
+                    r.rater.rubric, r.rater.rubric_version, r.dimension, r.score, r.raw, r.scale, r.outcome.value,
+                    r.rationale, r.attempts, r.latency_s, r.prompt_tokens, r.completion_tokens, now,
+                )
+            )  # fmt: skip
         db.executemany(
             "INSERT OR REPLACE INTO ratings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
         )

@@ -58,8 +58,11 @@ def aggregate(ratings: Iterable[Rating], method: Method = "mean", threshold: flo
         One :class:`Aggregate` per (item, dimension).
     """
     groups: dict[tuple[str, str], list[Rating]] = {}
+    names: dict[int, str] = {}  # the string form of each rater identity, rendered once
     for rating in ratings:
         groups.setdefault((rating.item_key, rating.dimension), []).append(rating)
+        if id(rating.rater) not in names:
+            names[id(rating.rater)] = str(rating.rater)
     out = []
     for (item_key, dimension), group in groups.items():
         scored = [r for r in group if r.scored and r.score is not None]
@@ -88,9 +91,9 @@ def aggregate(ratings: Iterable[Rating], method: Method = "mean", threshold: flo
                 method=method,
                 score=score,
                 outcome=outcome,
-                n_raters=len({str(r.rater) for r in group}),
+                n_raters=len({names[id(r.rater)] for r in group}),
                 n_scored=len(scores),
-                raters_scored=tuple(str(r.rater) for r in scored),
+                raters_scored=tuple(names[id(r.rater)] for r in scored),
             )
         )
     return out

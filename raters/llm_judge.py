@@ -167,6 +167,19 @@ class LLMJudge(Rater):
 
     # ------------------------------------------------------------------------------------------ prompts
     def system_prompt(self) -> str:
+        """The judge's system prompt (rendered once: rubric, dimensions and framing are fixed at construction)."""
+        cached: str | None = self.__dict__.get("_system_prompt")
+        if cached is None:
+            cached = self._system_prompt = self._render_system_prompt()
+        return cached
+
+    def _system_message(self) -> Message:
+        cached: Message | None = self.__dict__.get("_system")
+        if cached is None:
+            cached = self._system = Message(role="system", content=self.system_prompt())
+        return cached
+
+    def _render_system_prompt(self) -> str:
         prompts, rubric = load_prompts(), self.rubric
         assert rubric is not None
         framing = ""
@@ -196,7 +209,7 @@ class LLMJudge(Rater):
         user = load_prompts()["json_user"].format(
             context=self._context(item), text=escape_data(item.text), keys=self._keys()
         )
-        messages = (Message(role="system", content=self.system_prompt()), Message(role="user", content=user))
+        messages = (self._system_message(), Message(role="user", content=user))
         return GenerationRequest(messages=messages, sampling=self.sampling, json_schema=self.schema)
 
     def score_request(self, item: RatingItem, dimension: str) -> GenerationRequest:
@@ -211,11 +224,14 @@ class LLMJudge(Rater):
             min=int(lo),
             max=int(hi),
         )
-        messages = (Message(role="system", content=self.system_prompt()), Message(role="user", content=user))
+        messages = (self._system_message(), Message(role="user", content=user))
         return GenerationRequest(messages=messages, sampling=self.sampling, top_logprobs=self.top_logprobs)
 
     def _keys(self) -> str:
-        return ", ".join(f'"{k}"' for k in ("rationale", *self.asked))
+        cached: str | None = self.__dict__.get("_key_list")
+        if cached is None:
+            cached = self._key_list = ", ".join(f'"{k}"' for k in ("rationale", *self.asked))
+        return cached
 
     # ------------------------------------------------------------------------------------------- rating
     async def rate(self, items: Sequence[RatingItem]) -> list[Rating]:
