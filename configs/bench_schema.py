@@ -12,12 +12,24 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from configs.schema import ID_PATTERN, LANGUAGE_PATTERN, ModelSpec, check_languages, check_unique_names
+from configs.schema import (
+    ID_PATTERN,
+    LANGUAGE_PATTERN,
+    ExperimentConfig,
+    ModelSpec,
+    check_languages,
+    check_unique_names,
+)
 
 #: τ: prompts at this Hamming distance of a kept one, or closer, are near-duplicates (64-bit SimHash).
 DEFAULT_MAX_DISTANCE = 10
 #: Where a study config's stage I writes, inside its run directory.
 STAGE1_DIR = "stage1"
+
+
+def stage1_dir(config: ExperimentConfig, run_dir: str | Path | None = None) -> Path:
+    """The folder a study config's stage I writes to: ``<run directory>/stage1`` (``run.output_dir`` by default)."""
+    return Path(run_dir or config.run.output_dir) / STAGE1_DIR
 
 
 class _Strict(BaseModel):

@@ -285,6 +285,8 @@ def check_references(config: ExperimentConfig, path: Path) -> None:
                 f"panel.raters[{index}].model",
                 f"{rater.model!r} is not in models ({known}); name a configured model or write the judge inline",
             )
+    if config.stage1 is not None:
+        check_stage1_references(config.models, config.stage1, path, "stage1.")
     mitigation = config.mitigation
     if mitigation is None:
         return
@@ -299,6 +301,23 @@ def check_references(config: ExperimentConfig, path: Path) -> None:
         if name not in raters:
             raise ConfigError(
                 path, f"mitigation.raters[{index}]", f"{name!r} is not a panel rater ({', '.join(sorted(raters))})"
+            )
+
+
+def check_stage1_references(models: Any, stage1: Any, path: Path, prefix: str = "") -> None:
+    """Demo-SafetyBench stage I's classifier and expander name configured models (or are written inline).
+
+    ``stage1`` is a stage I config or a study config's ``stage1`` section; ``prefix`` goes before the field names.
+    """
+    names = {m.name for m in models}
+    known = ", ".join(sorted(names)) or "none configured"
+    references = [("classifier.model", stage1.classifier.model)]
+    if stage1.expansion is not None:
+        references.append(("expansion.model", stage1.expansion.model))
+    for field_path, model in references:
+        if isinstance(model, str) and model not in names:
+            raise ConfigError(
+                path, prefix + field_path, f"{model!r} is not in models ({known}); name one or write it inline"
             )
 
 

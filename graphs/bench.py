@@ -66,9 +66,9 @@ from agents.base import Backend, create_backend
 from agents.cached import CachedBackend
 from agents.expander import expansion_messages, parse_prompts
 from agents.types import CallFailure, GenerationRequest, Sampling, content_key
-from configs.bench_schema import STAGE1_DIR, BenchConfig, BenchRunConfig, PromptSource, Stage1Section
+from configs.bench_schema import BenchConfig, BenchRunConfig, PromptSource, Stage1Section, stage1_dir
 from configs.datasets import BEAVERTAILS_CATEGORIES, DatasetError, load_beavertails, read_prompt_table
-from configs.loader import ConfigError, check_references, read_yaml, validate_as
+from configs.loader import ConfigError, check_references, check_stage1_references, read_yaml, validate_as
 from configs.schema import ExperimentConfig, ModelSpec, RaterSpec
 from graphs.simhash import Deduplication, deduplicate, simhash
 from graphs.store import TranscriptStore
@@ -126,34 +126,29 @@ def load_bench_config(path: str | Path) -> BenchConfig:
         if experiment.stage1 is None:
             raise ConfigError(path, "stage1", "this experiment config has no stage1 section to build")
         check_references(experiment, path)
-        config = stage1_config(experiment)
-        prefix = "stage1."
-    else:
-        config = validate_as(BenchConfig, data, path)
-        prefix = ""
-    models = {m.name for m in config.models}
-    known = ", ".join(sorted(models)) or "none configured"
-    references = [("classifier.model", config.classifier.model)]
-    if config.expansion is not None:
-        references.append(("expansion.model", config.expansion.model))
-    for field_path, model in references:
-        if isinstance(model, str) and model not in models:
-            raise ConfigError(
-                path, prefix + field_path, f"{model!r} is not in models ({known}); name one or write it inline"
-            )
+        return stage1_config(experiment, base=path.parent)
+    config = validate_as(BenchConfig, data, path)
+    check_stage1_references(config.models, config, path)
+    return _resolve_prompt_path(config, path.parent)
+
+
+def _resolve_prompt_path(config: BenchConfig, base: Path) -> BenchConfig:
+    """``prompts.path`` made absolute against the config's folder (whether the file exists is checked when it is
+    read, so that the error can say where to get the data)."""
     source = config.prompts
-    if source.path is not None:
-        # whether the file exists is checked when it is read, so that the error can say where to get the data
-        resolved = (path.parent / source.path).resolve()
-        config = config.model_copy(update={"prompts": source.model_copy(update={"path": resolved})})
-    return config
+    if source.path is None:
+        return config
+    return config.model_copy(update={"prompts": source.model_copy(update={"path": (base / source.path).resolve()})})
 
 
-def stage1_config(experiment: ExperimentConfig, run_dir: str | Path | None = None) -> BenchConfig:
+def stage1_config(
+    experiment: ExperimentConfig, run_dir: str | Path | None = None, *, base: Path | None = None
+) -> BenchConfig:
     """The stage I config of a study config's ``stage1`` section: its models and seed, output in
-    ``<run directory>/stage1`` (``run_dir`` defaults to ``run.output_dir``)."""
+    ``<run directory>/stage1`` (``run_dir`` defaults to ``run.output_dir``); with ``base`` (the config's folder),
+    ``prompts.path`` comes back absolute."""
     section: Stage1Section = experiment.stage1
-    return BenchConfig(
+    config = BenchConfig(
         name=experiment.name,
         description=experiment.description,
         seed=experiment.seed,
@@ -163,12 +158,13 @@ def stage1_config(experiment: ExperimentConfig, run_dir: str | Path | None = Non
         expansion=section.expansion,
         dedup=section.dedup,
         run=BenchRunConfig(
-            output_dir=Path(run_dir or experiment.run.output_dir) / STAGE1_DIR,
+            output_dir=stage1_dir(experiment, run_dir),
             chunk_size=section.chunk_size,
             concurrency=section.concurrency,
             keep_unflagged=section.keep_unflagged,
         ),
     )
+    return config if base is None else _resolve_prompt_path(config, base)
 
 
 # ============================================================================================= records

@@ -61,13 +61,11 @@ def main(verbose: int) -> None:
 @click.argument("config", type=click.Path(dir_okay=False))
 def validate(config: str) -> None:
     """Check CONFIG and its catalogs without running anything."""
-    from graphs.grid import count_cells, generator_models
+    from graphs.grid import cells_per_question, count_cells
 
     experiment = _load(config)
     cfg = experiment.config
     personas = f"{len(experiment.personas)} persona(s){' + baseline' if cfg.grid.baseline else ''}"
-    per_question = len(generator_models(experiment)) * cfg.grid.repeats
-    per_question *= len(experiment.personas) + (1 if cfg.grid.baseline else 0)
     source = cfg.grid.prompts
     if source is None:
         shape = (
@@ -81,7 +79,8 @@ def validate(config: str) -> None:
         )
     else:
         where = "the stage I benchmark" if source.kind == "stage1" else f"{source.kind} prompts"
-        shape = f"{where} (read at run time), {cfg.grid.repeats} repeat(s) → {per_question} cells per prompt"
+        per_prompt = cells_per_question(experiment)
+        shape = f"{where} (read at run time), {cfg.grid.repeats} repeat(s) → {per_prompt} cells per prompt"
     stage1 = " Stage I (Demo-SafetyBench) runs first." if cfg.stage1 is not None else ""
     console.print(
         f"[green]ok[/] {config}: {len(cfg.models)} model(s), {personas}, {shape}.{stage1}",
@@ -104,7 +103,7 @@ def run(config: str, out: str | None, limit: int | None, progress: bool) -> None
 
     experiment = _load(config)
     if experiment.config.stage1 is not None:
-        build_stage1(config, Path(out or experiment.config.run.output_dir), progress)
+        build_stage1(experiment, config, Path(out or experiment.config.run.output_dir), progress)
     try:
         backends = build_backends(experiment)
     except ConfigError as exc:

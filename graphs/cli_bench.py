@@ -16,7 +16,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from configs.bench_schema import STAGE1_DIR
 from configs.loader import ConfigError
 
 console = Console()
@@ -63,16 +62,13 @@ def build(config: str, out: str | None, progress: bool) -> None:
     _build(cfg, config, Path(out) if out else None, progress)
 
 
-def build_stage1(config: str, run_dir: Path, progress: bool) -> None:
-    """Stage I of a study config with a ``stage1`` section (``tribunal run``), into ``RUN_DIR/stage1``; skipped
-    when that folder already holds a finished benchmark."""
-    from graphs.bench import SUMMARY_FILE, load_bench_config
+def build_stage1(experiment: Any, config: str, run_dir: Path, progress: bool) -> None:
+    """Stage I of a loaded study config with a ``stage1`` section (``tribunal run``), into ``RUN_DIR/stage1``;
+    skipped when that folder already holds a finished benchmark."""
+    from graphs.bench import SUMMARY_FILE, stage1_config
 
-    try:
-        cfg = load_bench_config(config)
-    except ConfigError as exc:
-        fail(str(exc))
-    out = run_dir / STAGE1_DIR
+    cfg = stage1_config(experiment.config, run_dir, base=experiment.path.parent)
+    out = cfg.run.output_dir
     if (out / SUMMARY_FILE).is_file():
         errors.print(f"stage I: using the benchmark in {out} (delete {SUMMARY_FILE} there to rebuild)", highlight=False)
         return

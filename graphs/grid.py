@@ -15,7 +15,6 @@ and ``template_style`` ``generic``.
 from __future__ import annotations
 
 import json
-import math
 import random
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -26,7 +25,7 @@ from pydantic import BaseModel, ConfigDict
 
 from agents.generator import persona_chat, render_messages
 from agents.types import GenerationRequest, Message, Sampling, content_key
-from configs.bench_schema import STAGE1_DIR
+from configs.bench_schema import stage1_dir
 from configs.datasets import DatasetError, load_ptp, read_prompt_table
 from configs.loader import Experiment
 from configs.schema import DatasetPrompts, ModelSpec, Persona
@@ -77,9 +76,10 @@ class GridPrompt(BaseModel):
 
 
 def _questions(
-    experiment: Experiment, persona: Persona | None, prompts: Sequence[GridPrompt] | None
+    experiment: Experiment, persona: Persona | None, prompts: Sequence[GridPrompt]
 ) -> Iterator[tuple[str, str, str, str, str, tuple[Message, ...]]]:
-    """(target id, target category, template id, template style, language, messages) for one persona."""
+    """(target id, target category, template id, template style, language, messages) for one persona; ``prompts``
+    are asked when the grid has ``grid.prompts``, else every target under every template."""
     if experiment.config.grid.prompts is None:
         for target in experiment.targets:
             for template in experiment.templates:
@@ -87,7 +87,7 @@ def _questions(
                     messages = render_messages(persona, target, template, language)
                     yield target.id, target.category, template.id, template.style, language, messages
         return
-    for prompt in prompts if prompts is not None else load_grid_prompts(experiment):
+    for prompt in prompts:
         messages = persona_chat(persona, prompt.text, prompt.language)
         yield prompt.id, prompt.category, prompt.source, "generic", prompt.language, messages
 
@@ -107,6 +107,7 @@ def expand_grid(experiment: Experiment, prompts: Sequence[GridPrompt] | None = N
         personas.append(None)
     if config.grid.prompts is not None and prompts is None:
         prompts = load_grid_prompts(experiment)
+    prompts = prompts or ()
     for model in generator_models(experiment):
         for persona in personas:
             for target_id, target_category, template_id, style, language, messages in _questions(
@@ -142,11 +143,6 @@ def expand_grid(experiment: Experiment, prompts: Sequence[GridPrompt] | None = N
 
 
 # ------------------------------------------------------------------------------------------ prompt sources
-def stage1_dir(experiment: Experiment, run_dir: str | Path | None = None) -> Path:
-    """The folder a study config's stage I writes to: ``<run directory>/stage1``."""
-    return Path(run_dir or experiment.config.run.output_dir) / STAGE1_DIR
-
-
 def load_grid_prompts(experiment: Experiment, run_dir: str | Path | None = None) -> list[GridPrompt]:
     """The prompts of a ``grid.prompts`` grid, in a stable order (per language in the config's order).
 
@@ -180,7 +176,7 @@ def load_grid_prompts(experiment: Experiment, run_dir: str | Path | None = None)
         where = str(path or "the Hugging Face cache")
     else:
         if spec.kind == "stage1":
-            file = stage1_dir(experiment, run_dir) / "benchmark.jsonl"
+            file = stage1_dir(config, run_dir) / "benchmark.jsonl"
             if not file.is_file():
                 raise DatasetError(f"{file} not found: stage I has not written its benchmark (run the config)")
         else:
@@ -193,7 +189,7 @@ def load_grid_prompts(experiment: Experiment, run_dir: str | Path | None = None)
 
 def _toxicity_band(value: Any) -> str:
     """A PTP prompt's Perspective toxicity as a band: low (< 0.25), medium (< 0.5), high; unknown when absent."""
-    if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
+    if pd.isna(value):
         return "toxicity_unknown"
     value = float(value)
     return "toxicity_low" if value < 0.25 else "toxicity_medium" if value < 0.5 else "toxicity_high"
@@ -217,7 +213,7 @@ def _file_rows(file: Path, spec: DatasetPrompts) -> list[tuple[str, str, str, st
     rows = []
     for index, record in enumerate(frame.to_dict("records")):
         prompt_id, text, language = (record[columns[k]] for k in ("id", "text", "language"))
-        if any(v is None or (isinstance(v, float) and math.isnan(v)) or not str(v).strip() for v in (prompt_id, text)):
+        if any(pd.isna(v) or not str(v).strip() for v in (prompt_id, text)):
             raise DatasetError(f"{file}: row {index + 1} has an empty {columns['id']!r} or {columns['text']!r}")
         if spec.kind == "stage1":
             category = _top_domain(record)
@@ -286,12 +282,18 @@ def generator_models(experiment: Experiment) -> list[ModelSpec]:
     return [by_name[name] for name in config.grid.models]
 
 
+def cells_per_question(experiment: Experiment) -> int:
+    """Cells per question (a target × template × language, or a prompt): models × (personas + baseline) × repeats."""
+    config = experiment.config
+    personas = len(experiment.personas) + (1 if config.grid.baseline else 0)
+    return len(generator_models(experiment)) * personas * config.grid.repeats
+
+
 def count_cells(experiment: Experiment, prompts: Sequence[GridPrompt] | None = None) -> int:
     """How many cells the grid has; a prompt-source grid needs its ``prompts`` (see :func:`load_grid_prompts`)."""
     config = experiment.config
-    personas = len(experiment.personas) + (1 if config.grid.baseline else 0)
     if config.grid.prompts is None:
         questions = len(experiment.targets) * len(experiment.templates) * len(config.grid.languages)
     else:
         questions = len(prompts if prompts is not None else load_grid_prompts(experiment))
-    return len(generator_models(experiment)) * personas * questions * config.grid.repeats
+    return cells_per_question(experiment) * questions

@@ -903,6 +903,15 @@ def test_load_bench_config_names_a_stage1_reference_by_its_section(tmp_path, wri
     assert "'nobody' is not in models" in caught.value.problem
 
 
+def test_validate_checks_stage1_references_too(tmp_path, write_config):
+    config = _study(tmp_path / "study")
+    config["stage1"]["expansion"] = {"model": "nobody"}
+    path = write_config(config)
+    assert_config_error(path, path.name, "stage1.expansion.model", "'nobody' is not in models")
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2
+
+
 # ====================================================================================== validate
 def test_validate_moral_probe_grid(write_config):
     result = CliRunner().invoke(main, ["validate", str(write_config(_config(_probe_grid())))])
