@@ -16,7 +16,7 @@ Modules, one concept each (their docstrings give the statistics, formulas and re
   and that study's headline figures;
 * :mod:`analysis.io`: reading a run directory; :mod:`analysis.report`: headline tables, JSON, HTML report.
 
-``import analysis`` stays light: numpy, pandas, scipy and the stdlib-only :mod:`graphs.transcript`; statsmodels,
+``import analysis`` stays light: numpy, pandas, scipy and the stdlib-only :mod:`graphs.tables`; statsmodels,
 krippendorff, matplotlib and rich are imported where they are used.
 """
 

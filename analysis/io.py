@@ -27,7 +27,7 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from analysis._frames import _codes, str_categorical
-from graphs.transcript import STORE_FILENAME
+from graphs.tables import STORE_FILENAME
 
 __all__ = ["AnalysisFrame", "RunTables", "analysis_frame", "load_run", "ratings_long", "store_path"]
 
@@ -63,7 +63,7 @@ _RATER_IDENTITY = (
 
 @dataclass
 class RunTables:
-    """The transcript tables of one run directory as DataFrames (see :mod:`graphs.transcript`)."""
+    """The transcript tables of one run directory as DataFrames (see :mod:`graphs.tables`)."""
 
     path: Path
     cells: pd.DataFrame

@@ -1,6 +1,6 @@
 """Synthetic transcripts with known structure, for tests, benchmarks and trying the report without a model.
 
-:func:`synthetic_run` writes a transcript store (the real schema, :data:`graphs.transcript.DDL`) into a run
+:func:`synthetic_run` writes a transcript store (the real schema, :data:`graphs.tables.DDL`) into a run
 directory: a grid of model × persona × target × template × language × repeat cells plus no-persona baseline
 cells, one original generation per cell, a mitigation loop for part of the toxic ones, and a panel of raters
 scoring toxicity. Personas and templates shift a latent toxicity, raters add their own bias and noise, a small
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from graphs.transcript import DDL, STORE_FILENAME
+from graphs.tables import DDL, STORE_FILENAME
 
 __all__ = ["synthetic_run"]
 

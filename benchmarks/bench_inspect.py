@@ -85,8 +85,8 @@ def write_dataset(args: argparse.Namespace, workdir: Path, base_url: str) -> Pat
     from configs.loader import load_experiment
     from graphs.grid import expand_grid, sampling_of
     from graphs.judging import item_for
+    from graphs.records import generation_key
     from graphs.runner import build_backends, build_run_panel
-    from graphs.store import generation_key
 
     config_path = workdir / "dataset.yaml"
     config = tribunal_config(args, base_url, workdir / "unused", args.cells)

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from graphs.transcript import STORE_FILENAME
+from graphs.records import STORE_FILENAME
 
 EXPORTED_TABLES = ("cells", "generations", "ratings", "aggregates", "critiques", "mitigation", "runs")
 FORMATS = ("parquet", "jsonl")

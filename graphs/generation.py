@@ -27,7 +27,7 @@ from agents.base import Backend
 from agents.types import CallFailure, Completion, Sampling
 from graphs.judging import judge_batch, rating_items
 from graphs.mitigation import Mitigation, build_critique, build_decide, build_rewrite
-from graphs.state import GenerationState, JudgedGenerationState  # noqa: F401 - re-exported
+from graphs.state import GenerationState
 from raters.panel import Panel
 
 

@@ -24,38 +24,12 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from agents.generator import persona_chat, render_messages
-from agents.types import GenerationRequest, Message, Sampling, content_key
+from agents.types import Message, Sampling
 from configs.bench_schema import stage1_dir
 from configs.datasets import DatasetError, load_ptp, read_prompt_table
 from configs.loader import Experiment
 from configs.schema import DatasetPrompts, ModelSpec, Persona
-
-BASELINE_ID = "none"
-
-
-class Cell(BaseModel):
-    """One design cell and the chat it sends."""
-
-    model_config = ConfigDict(frozen=True)
-
-    key: str
-    model: str
-    persona_id: str
-    persona_kind: str
-    persona_category: str
-    persona_gender: str
-    target_id: str
-    target_category: str
-    template_id: str
-    template_style: str
-    language: str
-    repeat: int
-    is_baseline: bool
-    seed: int
-    messages: tuple[Message, ...]
-
-    def request(self, sampling: Sampling) -> GenerationRequest:
-        return GenerationRequest(messages=self.messages, sampling=sampling.model_copy(update={"seed": self.seed}))
+from graphs.records import BASELINE_ID, Cell, cell_key
 
 
 def sampling_of(experiment: Experiment) -> Sampling:
@@ -122,7 +96,7 @@ def expand_grid(experiment: Experiment, prompts: Sequence[GridPrompt] | None = N
                         "repeat": repeat,
                         "seed": config.seed,
                     }
-                    key = content_key(identity)
+                    key = cell_key(identity)
                     yield Cell(
                         key=key,
                         model=model.name,

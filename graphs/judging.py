@@ -22,8 +22,7 @@ from typing import Annotated, Any, TypedDict
 from langgraph.graph import END, START, StateGraph
 
 from agents.types import CallFailure, Completion
-from graphs.grid import Cell
-from graphs.store import generation_key
+from graphs.records import Cell, generation_key
 from raters.aggregate import Aggregate, aggregate
 from raters.base import Rater
 from raters.panel import Panel

@@ -24,8 +24,8 @@ from agents.rewriter import rewrite_messages
 from agents.types import Completion, GenerationRequest, Sampling
 from configs.schema import MitigationConfig
 from graphs.judging import item_for
-from graphs.state import Critique, GenerationState, Rewrite, Stop
-from graphs.store import generation_key
+from graphs.records import Critique, Rewrite, Stop, generation_key
+from graphs.state import GenerationState
 from raters.aggregate import aggregate
 from raters.panel import Panel
 

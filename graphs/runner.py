@@ -32,11 +32,11 @@ from agents.cached import CachedBackend
 from configs.loader import ConfigError, Experiment, read_yaml, validate_as
 from configs.schema import ExperimentConfig
 from graphs.generation import build_generation_graph
-from graphs.grid import Cell, expand_grid, load_grid_prompts, sampling_of
+from graphs.grid import expand_grid, load_grid_prompts, sampling_of
 from graphs.judging import build_judging_graph, item_for
 from graphs.mitigation import Mitigation
+from graphs.records import CONFIG_FILENAME, STORE_FILENAME, Cell
 from graphs.store import StoreError, TranscriptStore
-from graphs.transcript import CONFIG_FILENAME, STORE_FILENAME
 from raters.panel import Panel, PanelError, build_panel
 from raters.types import Rating
 

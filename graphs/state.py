@@ -3,49 +3,11 @@
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass
 from typing import Annotated, TypedDict
 
-from agents.types import CallFailure, Completion, GenerationRequest, content_key
-from graphs.grid import Cell
-from raters.aggregate import Aggregate
-from raters.types import Rating, RatingItem
-
-
-@dataclass(frozen=True)
-class Rewrite:
-    """One version of a cell's reply: round 0 is the original; rounds ≥ 1 are the mitigation loop's rewrites."""
-
-    cell: Cell
-    round: int
-    parent_key: str | None
-    model: str
-    request: GenerationRequest
-    result: Completion | CallFailure
-
-
-@dataclass(frozen=True)
-class Critique:
-    """The critic's feedback on one generation."""
-
-    generation_key: str
-    round: int
-    critic: str
-    text: str | None
-    outcome: str
-
-    @property
-    def key(self) -> str:
-        return content_key({"generation": self.generation_key, "critic": self.critic})
-
-
-@dataclass(frozen=True)
-class Stop:
-    """Why a cell left the mitigation loop, after how many rewrite rounds."""
-
-    cell_key: str
-    rounds: int
-    reason: str  # below_threshold | max_rounds | refused | rewrite_failed | unscored
+from agents.types import CallFailure, Completion, GenerationRequest
+from graphs.records import Aggregate, Cell, Critique, Rating, Rewrite, Stop
+from raters.types import RatingItem
 
 
 class GenerationState(TypedDict, total=False):
@@ -76,7 +38,3 @@ class GenerationState(TypedDict, total=False):
     critiques: Annotated[list[Critique], operator.add]
     rewrites: Annotated[list[Rewrite], operator.add]
     stops: Annotated[list[Stop], operator.add]
-
-
-# kept for readers of the first releases: the judged state is the same state
-JudgedGenerationState = GenerationState

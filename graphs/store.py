@@ -1,8 +1,8 @@
 """The transcript store: one SQLite database (WAL mode) per run directory.
 
 Writes happen in short transactions, one per chunk, so a run killed at any moment leaves whole chunks or
-nothing; keys are content-addressed, so re-running finds what is done. See :mod:`graphs.transcript` for the
-tables.
+nothing; keys are content-addressed, so re-running finds what is done. See :mod:`graphs.records` for the
+records and tables. The store depends on nothing else in :mod:`graphs`.
 """
 
 from __future__ import annotations
@@ -13,26 +13,28 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from agents.types import CallFailure, Completion, GenerationRequest, content_key
-from graphs.grid import Cell
-from graphs.state import Critique, Rewrite, Stop
-from graphs.transcript import DDL, SCHEMA_VERSION, STORE_FILENAME
-from raters.aggregate import Aggregate
-from raters.types import RETRYABLE_OUTCOMES, Rating, rating_key
+from agents.types import CallFailure, Completion, GenerationRequest
+from graphs.records import (
+    DDL,
+    SCHEMA_VERSION,
+    STORE_FILENAME,
+    Aggregate,
+    Cell,
+    Critique,
+    Rating,
+    Rewrite,
+    Stop,
+    generation_key,
+    rating_key,
+)
+from raters.types import RETRYABLE_OUTCOMES
 
 
 class StoreError(RuntimeError):
     """The run directory cannot be used as a transcript store."""
-
-
-@lru_cache(maxsize=1 << 14)
-def generation_key(cell_key: str, round_: int) -> str:
-    """The key of one version of a cell's reply (memoised: a run asks for each key three times)."""
-    return content_key({"cell": cell_key, "round": round_})
 
 
 class TranscriptStore:

@@ -25,7 +25,7 @@ from analysis import (
     write_report,
 )
 from analysis.studies import STUDY_TABLES, detect_study, read_run_config, study_detection, study_headline
-from graphs.transcript import DDL, STORE_FILENAME
+from graphs.tables import DDL, STORE_FILENAME
 
 # ------------------------------------------------------------------------------------------- store builder
 

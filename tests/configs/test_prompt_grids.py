@@ -25,7 +25,8 @@ from configs.schema import GENDERS
 from configs.study_schema import DEFAULT_MORAL_PROBES, load_moral_probes
 from graphs.bench import load_bench_config
 from graphs.cli import main
-from graphs.grid import BASELINE_ID, _toxicity_band, count_cells, expand_grid, load_grid_prompts
+from graphs.grid import _toxicity_band, count_cells, expand_grid, load_grid_prompts
+from graphs.records import BASELINE_ID
 from graphs.runner import run_experiment
 from tests.conftest import ROOT, STARTER, assert_config_error, scripted_config
 

@@ -18,8 +18,8 @@ import pytest
 from agents.stub_server import StubConfig, StubServer
 from configs.loader import load_experiment
 from graphs.mitigation import __doc__ as MITIGATION_DOC
+from graphs.records import GENERATION_OUTCOMES, RATING_OUTCOMES
 from graphs.runner import run_experiment
-from graphs.transcript import GENERATION_OUTCOMES, RATING_OUTCOMES
 from tests.reliability.conftest import JUDGES, query, stub_config
 
 MAX_RETRIES = 2

@@ -1,8 +1,9 @@
-"""The transcript schema: what a run directory's SQLite store holds.
+"""The transcript schema: the tables a run directory's SQLite store holds, its file names and outcome vocabularies.
 
-This module is deliberately light (standard library only) so that ``analysis`` can import it without pulling
-in langgraph or any model runtime. Every table is keyed by content: a key is a hash of what determines the row,
-so running the same work again finds the row instead of adding a second one.
+Standard library only, so that :mod:`analysis` reads run directories without importing langgraph, a model
+runtime or the record classes; the records that fill these tables are in :mod:`graphs.records`, which
+re-exports everything here. Every table is keyed by content: a key is a hash of what determines the row, so
+running the same work again finds the row instead of adding a second one.
 
 Tables
 ------
