@@ -11,9 +11,11 @@ import abc
 import importlib
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, ClassVar
 
 from agents.types import CallFailure, Completion, GenerationRequest
+from configs.loader import ConfigError, resolve_env
 from configs.schema import ModelSpec
 
 GenerationOutput = Completion | CallFailure
@@ -96,6 +98,38 @@ def available_backends() -> dict[str, str]:
     return found
 
 
-def create_backend(spec: ModelSpec, **kwargs: Any) -> Backend:
-    """Build the backend a :class:`ModelSpec` names."""
-    return backend_class(spec.backend)(spec, **kwargs)
+def create_backend(
+    spec: ModelSpec, *, config_path: str | Path = "<config>", field_path: str = "models", **kwargs: Any
+) -> Backend:
+    """Build the backend a :class:`ModelSpec` names.
+
+    Args:
+        spec: the model's config.
+        config_path: the file the spec was written in, and
+        field_path: where in it (``models[2]``, ``mitigation.critic``, ``panel.raters[0].model``): both only
+            name the place in an error.
+        kwargs: passed to the backend class (test doubles such as an ``openai`` ``client``).
+
+    Raises:
+        ConfigError: ``config_path: field_path[.field]: problem`` when the backend rejects the spec: an unset
+            ``${ENV_VAR}`` reference, an option of the wrong shape.
+        KeyError: no backend of that kind is known.
+    """
+    cls = backend_class(spec.backend)
+    try:
+        return cls(spec, **kwargs)
+    except ConfigError as exc:  # raised by the backend with a field relative to the spec
+        field = f"{field_path}.{exc.field_path}" if exc.field_path else field_path
+        raise ConfigError(config_path, field, exc.problem) from None
+    except ValueError as exc:
+        raise ConfigError(config_path, field_path, str(exc)) from None
+
+
+def spec_value(value: str | None, field: str) -> str | None:
+    """A spec value with its ``${ENV_VAR}`` reference resolved now; the resolved value is never stored.
+
+    Raises:
+        ConfigError: the variable is unset (``field`` is relative to the spec; :func:`create_backend` adds where
+            the spec was written).
+    """
+    return resolve_env(value, path="<config>", field_path=field)

@@ -19,9 +19,8 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from agents.base import Backend, GenerationOutput, register_backend
+from agents.base import Backend, GenerationOutput, register_backend, spec_value
 from agents.types import CallFailure, Completion, FailureKind, GenerationRequest, Usage
-from configs.loader import resolve_env
 from configs.schema import ModelSpec
 
 _ROLE = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
@@ -39,9 +38,7 @@ def _build(spec: ModelSpec) -> BaseChatModel:
     except (ImportError, AttributeError) as exc:
         raise ValueError(f"options.class {target!r} cannot be imported: {exc}") from None
     kwargs = {
-        key: resolve_env(value, path="<config>", field_path=f"options.kwargs.{key}")
-        if isinstance(value, str)
-        else value
+        key: spec_value(value, f"options.kwargs.{key}") if isinstance(value, str) else value
         for key, value in dict(spec.options.get("kwargs", {})).items()
     }
     model = cls(**kwargs)

@@ -29,9 +29,8 @@ import openai
 from openai import AsyncOpenAI
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
-from agents.base import Backend, GenerationOutput, register_backend
+from agents.base import Backend, GenerationOutput, register_backend, spec_value
 from agents.types import CallFailure, Completion, FailureKind, GenerationRequest, TokenLogprob, Usage
-from configs.loader import resolve_env
 from configs.schema import ModelSpec
 
 
@@ -104,8 +103,6 @@ class OpenAIBackend(Backend):
         *,
         client: AsyncOpenAI | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        config_path: str = "<config>",
-        field_path: str = "models",
     ) -> None:
         super().__init__(spec)
         options = spec.options
@@ -116,9 +113,9 @@ class OpenAIBackend(Backend):
         self._sleep = sleep
         self._semaphore = asyncio.Semaphore(spec.max_concurrency)
         if client is None:
-            api_key = resolve_env(spec.api_key, path=config_path, field_path=f"{field_path}.api_key")
+            api_key = spec_value(spec.api_key, "api_key")
             api_key = api_key or os.environ.get("OPENAI_API_KEY") or "not-needed"
-            base_url = resolve_env(spec.base_url, path=config_path, field_path=f"{field_path}.base_url")
+            base_url = spec_value(spec.base_url, "base_url")
             client = AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=spec.timeout_s, max_retries=0)
         self._client = client
         # a server may echo the key back in an error body; it must never reach a stored message

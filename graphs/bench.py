@@ -762,14 +762,9 @@ def build_bench_backends(config: BenchConfig, config_path: str | Path = "<config
             continue
         if isinstance(model, str):
             field_path = f"models[{[m.name for m in config.models].index(model)}]"
-        kwargs: dict[str, Any] = {}
-        if spec.backend == "openai":
-            kwargs = {"config_path": str(config_path), "field_path": field_path}
         try:
-            backends[spec.name] = CachedBackend(create_backend(spec, **kwargs))
-        except ConfigError:
-            raise
-        except (ValueError, KeyError) as exc:
+            backends[spec.name] = CachedBackend(create_backend(spec, config_path=config_path, field_path=field_path))
+        except KeyError as exc:
             raise ConfigError(config_path, field_path, exc.args[0] if exc.args else str(exc)) from None
     return backends
 

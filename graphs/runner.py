@@ -77,10 +77,8 @@ def build_backends(experiment: Experiment) -> dict[str, Backend]:
     """One backend per configured model; resolves ``${ENV}`` references (raising ConfigError when unset)."""
     backends = {}
     for index, spec in enumerate(experiment.config.models):
-        kwargs: dict[str, Any] = {}
-        if spec.backend == "openai":
-            kwargs = {"config_path": str(experiment.path), "field_path": f"models[{index}]"}
-        backends[spec.name] = CachedBackend(create_backend(spec, **kwargs))
+        backend = create_backend(spec, config_path=experiment.path, field_path=f"models[{index}]")
+        backends[spec.name] = CachedBackend(backend)
     return backends
 
 
@@ -92,10 +90,8 @@ def build_mitigation(experiment: Experiment, backends: dict[str, Backend]) -> Mi
     if isinstance(config.critic, str):
         critic, critic_name = backends[config.critic], config.critic
     else:
-        kwargs: dict[str, Any] = {}
-        if config.critic.backend == "openai":
-            kwargs = {"config_path": str(experiment.path), "field_path": "mitigation.critic"}
-        critic, critic_name = CachedBackend(create_backend(config.critic, **kwargs)), config.critic.name
+        backend = create_backend(config.critic, config_path=experiment.path, field_path="mitigation.critic")
+        critic, critic_name = CachedBackend(backend), config.critic.name
     rewriter = backends[config.rewriter] if config.rewriter else None
     return Mitigation(config=config, critic=critic, critic_name=critic_name, rewriter=rewriter)
 
@@ -290,10 +286,7 @@ def judge_backends(config: ExperimentConfig, config_path: str | Path) -> dict[st
     backends = {}
     for index, spec in enumerate(config.models):
         if spec.name in wanted:
-            kwargs: dict[str, Any] = {}
-            if spec.backend == "openai":
-                kwargs = {"config_path": str(config_path), "field_path": f"models[{index}]"}
-            backends[spec.name] = create_backend(spec, **kwargs)
+            backends[spec.name] = create_backend(spec, config_path=config_path, field_path=f"models[{index}]")
     return backends
 
 

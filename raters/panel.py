@@ -6,7 +6,6 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -96,11 +95,8 @@ def build_panel(
                 raise PanelError(f"--raters {name}", f"not a rater of the panel ({known}) nor a rater kind") from None
     raters = []
     for field_path, spec in specs:
-        kwargs: dict[str, Any] = {}
-        if spec.model is not None and not isinstance(spec.model, str) and spec.model.backend == "openai":
-            kwargs = {"config_path": str(config_path), "field_path": f"{field_path}.model"}
         try:
-            raters.append(create_rater(spec, backends, **kwargs))
+            raters.append(create_rater(spec, backends, config_path=config_path, field_path=f"{field_path}.model"))
         except KeyError as exc:
             problem = exc.args[0] if exc.args else str(exc)
             raise PanelError(f"{field_path}.kind" if "kind" in problem else f"{field_path}.model", problem) from None

@@ -598,7 +598,7 @@ def test_missing_env_var_error_names_the_models_field(monkeypatch: pytest.Monkey
     monkeypatch.delenv("TEST_KEY", raising=False)
 
     with pytest.raises(ConfigError) as info:
-        OpenAIBackend(make_spec(), config_path="exp.yaml", field_path="models[2]")
+        create_backend(make_spec(), config_path="exp.yaml", field_path="models[2]")
 
     assert str(info.value) == "exp.yaml: models[2].api_key: environment variable TEST_KEY is not set"
 
