@@ -97,7 +97,7 @@ def main() -> None:
     import pingouin
 
     import analysis
-    from analysis.synthetic import synthetic_run
+    from tests.helpers.synthetic import synthetic_run
 
     pingouin.options["round.column.CI95"] = None
     n = int(SEED_GENERATIONS * args.scale)

@@ -112,7 +112,7 @@ def _stub_reply_factory(above: float, log_path: str | None) -> Any:
 
 
 def serve_stub(args: argparse.Namespace) -> None:
-    from agents.stub_server import Latency, StubConfig, StubRule, StubServer, serve_until_signal
+    from tests.helpers.stub_server import Latency, StubConfig, StubRule, StubServer, serve_until_signal
 
     config = StubConfig(
         rules=[StubRule("", _stub_reply_factory(args.above, args.stub_log))], latency=Latency.parse(args.latency)

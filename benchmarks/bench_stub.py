@@ -1,6 +1,6 @@
 """The stub server's own ceiling: requests/s with zero latency, so that no benchmark is limited by it.
 
-Starts ``python -m agents.stub_server`` as a subprocess (so it gets its own core), then, in this process:
+Starts ``python -m tests.helpers.stub_server`` as a subprocess (so it gets its own core), then, in this process:
 
 1. raw keep-alive HTTP clients (asyncio sockets, no HTTP library): ``--connections`` connections each sending
    requests one at a time, and the same with ``--pipeline`` requests in flight per connection, for a generation
@@ -79,7 +79,7 @@ JUDGE = {
 
 def start_server(extra: list[str]) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "agents.stub_server", "--port", "0", *extra],
+        [sys.executable, "-m", "tests.helpers.stub_server", "--port", "0", *extra],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -24,9 +24,9 @@ from openai import AsyncOpenAI
 from pydantic import BaseModel, Field
 
 from agents.openai_compat import OpenAIBackend
-from agents.stub_server import FAULT_KINDS, Latency, StubConfig, StubRule, StubServer, schema_instance
 from agents.types import CallFailure, Completion, FailureKind, GenerationRequest, Message, Sampling
 from configs.schema import ModelSpec
+from tests.helpers.stub_server import FAULT_KINDS, Latency, StubConfig, StubRule, StubServer, schema_instance
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -478,7 +478,7 @@ def test_200_concurrent_requests_through_the_backend_all_succeed() -> None:
 # --------------------------------------------------------------------------------------------------------- CLI
 def test_cli_subprocess_prints_url_serves_and_exits_on_sigterm() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "agents.stub_server", "--port", "0", "--latency", "0.001", "--fault", "500=0.0"],
+        [sys.executable, "-m", "tests.helpers.stub_server", "--port", "0", "--latency", "0.001", "--fault", "500=0.0"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from analysis import analysis_frame, analyze_run, load_run, render_tables, tables_to_json, write_report
-from analysis.synthetic import synthetic_run
 from graphs.tables import DDL, STORE_FILENAME
+from tests.helpers.synthetic import synthetic_run
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = "<script>alert('pwned')</script>"

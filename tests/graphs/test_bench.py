@@ -18,7 +18,7 @@ from agents.expander import expansion_messages, parse_prompts
 from configs.datasets import BEAVERTAILS_CATEGORIES
 from configs.loader import ConfigError
 from graphs.bench import DOMAIN_KEYS, DOMAINS, load_bench_config, run_stage1
-from graphs.cli_bench import bench
+from graphs.cli.stage1 import bench
 from graphs.simhash import deduplicate, features, hamming, simhash
 from raters.rubric import load_rubric
 

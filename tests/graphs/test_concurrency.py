@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from agents.stub_server import Latency, StubConfig, StubServer
 from configs.loader import load_experiment
 from graphs.runner import run_experiment
 from tests.conftest import scripted_config
+from tests.helpers.stub_server import Latency, StubConfig, StubServer
 
 
 def test_runner_drives_200_concurrent_requests_without_errors(tmp_path, write_config):

@@ -23,11 +23,11 @@ from typing import Any
 
 import pytest
 
-from agents.stub_server import Latency, StubConfig, StubRule, StubServer
 from agents.types import GenerationRequest, Message, Sampling
 from configs.loader import load_experiment
 from configs.schema import ModelSpec
 from graphs.runner import run_experiment
+from tests.helpers.stub_server import Latency, StubConfig, StubRule, StubServer
 from tests.reliability.conftest import query, stub_config
 
 KILLS = 5

@@ -15,11 +15,11 @@ from collections import Counter
 
 import pytest
 
-from agents.stub_server import StubConfig, StubServer
 from configs.loader import load_experiment
 from graphs.mitigation import __doc__ as MITIGATION_DOC
 from graphs.records import GENERATION_OUTCOMES, RATING_OUTCOMES
 from graphs.runner import run_experiment
+from tests.helpers.stub_server import StubConfig, StubServer
 from tests.reliability.conftest import JUDGES, query, stub_config
 
 MAX_RETRIES = 2

@@ -18,13 +18,13 @@ import yaml
 from click.testing import CliRunner
 
 from agents.scripted import ScriptedBackend
-from agents.stub_server import StubConfig, StubRule, StubServer
 from configs.schema import ModelSpec, RaterSpec
-from graphs.cli_audit import audit
+from graphs.cli.audit import audit
 from raters.injection import TEXTS_FILE, load_injection_texts, measure_injection
 from raters.llm_judge import escape_data, load_prompts
 from raters.registry import create_rater
 from raters.types import RatingItem
+from tests.helpers.stub_server import StubConfig, StubRule, StubServer
 from tests.reliability.conftest import stub_config
 
 TEXTS = load_injection_texts()

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from agents.stub_server import StubConfig, StubServer
 from graphs.cli import main
+from tests.helpers.stub_server import StubConfig, StubServer
 from tests.reliability.conftest import api_model, query, stub_config
 
 

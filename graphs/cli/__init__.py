@@ -26,8 +26,8 @@ from rich.progress import (
 from rich.table import Table
 
 from configs.loader import ConfigError, load_experiment
-from graphs.cli_audit import audit
-from graphs.cli_bench import bench
+from graphs.cli.audit import audit
+from graphs.cli.stage1 import bench
 
 console = Console()
 errors = Console(stderr=True)
@@ -97,7 +97,7 @@ def validate(config: str) -> None:
 def run(config: str, out: str | None, limit: int | None, progress: bool) -> None:
     """Generate every cell of CONFIG into a resumable run directory."""
     from configs.datasets import DatasetError
-    from graphs.cli_bench import build_stage1
+    from graphs.cli.stage1 import build_stage1
     from graphs.runner import build_backends, build_run_panel, run_experiment
     from graphs.store import StoreError
 
@@ -464,6 +464,3 @@ def models_try(
 
 main.add_command(bench)
 main.add_command(audit)
-
-if __name__ == "__main__":
-    main()

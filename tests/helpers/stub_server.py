@@ -43,7 +43,7 @@ In process (a background thread with its own event loop)::
 
 As a subprocess (prints its base URL on the first stdout line; stops on SIGTERM or SIGINT)::
 
-    python -m agents.stub_server --port 0 --latency lognormal:0.05,0.5 --fault-rate 0.1 --retry-after 0.5
+    python -m tests.helpers.stub_server --port 0 --latency lognormal:0.05,0.5 --fault-rate 0.1 --retry-after 0.5
 """
 
 from __future__ import annotations
@@ -1012,7 +1012,7 @@ class StubServer:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m agents.stub_server",
+        prog="python -m tests.helpers.stub_server",
         description="OpenAI-compatible stub chat server on 127.0.0.1 (prints its base URL on the first line).",
     )
     p.add_argument("--port", type=int, default=0, help="0 picks a free port")
