@@ -1,12 +1,11 @@
-"""The judging graph: one batch of texts fanned out to every rater of the panel at once, then aggregated.
+"""Judging: the ``judge`` node that the experiment graph and the judging graph (``tribunal rate``) share.
 
-    START ──┬──▶ rate_<rater 1> ──┬──▶ aggregate ──▶ END
-            ├──▶ rate_<rater 2> ──┤
-            └──▶ rate_<rater n> ──┘
+    experiment graph:  … ──▶ generate ──▶ judge ──▶ decide ──▶ …
+    judging graph:     START ──▶ judge ──▶ END
 
-Every rater node gets the whole batch (LangGraph runs the branches of one step concurrently) and appends its
-ratings to ``ratings``; ``aggregate`` combines them per text and dimension with the panel's method, unscored
-ratings excluded (:mod:`raters.aggregate`). A rater that raises is recorded as ``server_error`` for what it was
+``judge`` gives the pending batch to every rater of the panel at once and appends their ratings; the panel's
+verdict per text and dimension combines them with the panel's method, unscored ratings excluded
+(:mod:`raters.aggregate`). A rater that raises is recorded as ``server_error`` for what it was
 given, so one broken judge never sinks the chunk. Ratings whose keys are in ``skip`` (already stored) are not
 asked again. The caller stores ``ratings``: generations and their ratings go to the store in one transaction.
 """
@@ -15,36 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import operator
 from collections.abc import Sequence
-from typing import Annotated, Any, TypedDict
+from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
 from agents.types import CallFailure, Completion
 from graphs.records import Cell, generation_key
+from graphs.state import ExperimentState
 from raters.aggregate import Aggregate, aggregate
 from raters.base import Rater
 from raters.panel import Panel
 from raters.types import Rating, RatingItem, RatingOutcome, rating_key
 
 log = logging.getLogger(__name__)
-
-
-class JudgingState(TypedDict, total=False):
-    """State of the judging graph for one batch.
-
-    Attributes:
-        items: the texts to rate, with their context (input).
-        skip: rating keys already stored; those ratings are not asked again (input, optional).
-        ratings: every rater's ratings, appended concurrently by the rater nodes.
-        aggregates: the panel's verdict per item and dimension, from ``aggregate``.
-    """
-
-    items: list[RatingItem]
-    skip: frozenset[str]
-    ratings: Annotated[list[Rating], operator.add]
-    aggregates: list[Aggregate]
 
 
 def rating_items(
@@ -93,42 +76,38 @@ async def rate_with(rater: Rater, items: Sequence[RatingItem], skip: frozenset[s
 async def judge_batch(
     panel: Panel, items: Sequence[RatingItem], skip: frozenset[str] = frozenset()
 ) -> tuple[list[Rating], list[Aggregate]]:
-    """What the judging graph computes, without the graph: every rater on the batch at once, then the aggregates.
-
-    The experiment graph's ``judge`` node calls this directly: compiling nothing and invoking no nested graph per
-    chunk and round (LangGraph's per-step bookkeeping cost more than the aggregation itself). Ratings come in the
-    order the graph's ``operator.add`` reducer appends them: LangGraph applies a step's writes sorted by node name.
-    """
-    raters = sorted(panel.raters, key=lambda r: f"rate_{r.name}")
-    if len(raters) == 1:
-        per_rater = [await rate_with(raters[0], items, skip)]
+    """Every rater of the panel on the batch at once, then the panel's verdicts; ratings in panel order."""
+    if len(panel.raters) == 1:
+        per_rater = [await rate_with(panel.raters[0], items, skip)]
     else:
-        per_rater = await asyncio.gather(*(rate_with(rater, items, skip) for rater in raters))
+        per_rater = await asyncio.gather(*(rate_with(rater, items, skip) for rater in panel.raters))
     ratings = [rating for batch in per_rater for rating in batch]
     return ratings, aggregate(ratings, panel.method, panel.threshold)
 
 
-def _rater_node(rater: Rater) -> Any:
-    async def rate(state: JudgingState) -> JudgingState:
-        return {"ratings": await rate_with(rater, state.get("items", []), state.get("skip") or frozenset())}
+def build_judge(panel: Panel) -> Any:
+    """The ``judge`` node: the panel on ``pending``, its ratings and verdicts appended to the state.
 
-    return rate
+    The fan-out over raters happens inside the node (``asyncio.gather``) rather than as one graph branch per
+    rater: a nested graph per chunk and round cost more in LangGraph's per-step bookkeeping than the judging
+    itself, and one node serves both graphs.
+    """
+
+    async def judge(state: ExperimentState) -> ExperimentState:
+        items = state.get("pending", [])
+        if not items or not panel:
+            return {"pending": []}
+        ratings, aggregates = await judge_batch(panel, items, state.get("skip") or frozenset())
+        return {"ratings": ratings, "aggregates": aggregates, "pending": []}
+
+    return judge
 
 
 def build_judging_graph(panel: Panel) -> Any:
-    """Compile the judging graph of a panel (``tribunal rate`` runs it per chunk; see also :func:`judge_batch`)."""
-
-    async def combine(state: JudgingState) -> JudgingState:  # a coroutine: LangGraph runs plain functions in threads
-        return {"aggregates": aggregate(state.get("ratings", []), panel.method, panel.threshold)}
-
-    graph = StateGraph(JudgingState)
-    graph.add_node("aggregate", combine)
-    for rater in panel.raters:
-        node = f"rate_{rater.name}"
-        graph.add_node(node, _rater_node(rater))
-        graph.add_edge(START, node)
-        graph.add_edge(node, "aggregate")
-    if not panel.raters:
-        graph.add_edge(START, "aggregate")
-    graph.add_edge("aggregate", END)
+    """Compile the judging graph, ``START ──▶ judge ──▶ END``: what ``tribunal rate`` runs per chunk of stored
+    generations (input ``pending`` and ``skip``), with the experiment graph's own ``judge`` node."""
+    graph = StateGraph(ExperimentState)
+    graph.add_node("judge", build_judge(panel))
+    graph.add_edge(START, "judge")
+    graph.add_edge("judge", END)
     return graph.compile()

@@ -25,7 +25,7 @@ from agents.types import Completion, GenerationRequest, Sampling
 from configs.schema import MitigationConfig
 from graphs.judging import item_for
 from graphs.records import Critique, Rewrite, Stop, generation_key
-from graphs.state import GenerationState
+from graphs.state import ExperimentState
 from raters.aggregate import aggregate
 from raters.panel import Panel
 
@@ -44,7 +44,7 @@ class Mitigation:
         return set(self.config.raters) if self.config.raters else names
 
 
-def measured_scores(state: GenerationState, panel: Panel, mitigation: Mitigation) -> dict[str, dict[str, float | None]]:
+def measured_scores(state: ExperimentState, panel: Panel, mitigation: Mitigation) -> dict[str, dict[str, float | None]]:
     """Generation key → dimension → the measuring panel's aggregate (None when no measuring rater scored)."""
     measuring = mitigation.measuring(panel)
     keys = {key for key, _ in state.get("current", {}).values()}
@@ -58,7 +58,7 @@ def measured_scores(state: GenerationState, panel: Panel, mitigation: Mitigation
 def build_decide(panel: Panel, mitigation: Mitigation) -> Any:
     config = mitigation.config
 
-    def decide(state: GenerationState) -> GenerationState:
+    async def decide(state: ExperimentState) -> ExperimentState:
         round_ = state.get("round", 0)
         cells = state["cells"]
         if round_ == 0:
@@ -95,7 +95,7 @@ def build_decide(panel: Panel, mitigation: Mitigation) -> Any:
 def build_critique(panel: Panel, mitigation: Mitigation) -> Any:
     config = mitigation.config
 
-    async def critique(state: GenerationState) -> GenerationState:
+    async def critique(state: ExperimentState) -> ExperimentState:
         cells, current, round_ = state["cells"], state["current"], state["round"]
         active = state["active"]
         scores = measured_scores(state, panel, mitigation)
@@ -137,7 +137,7 @@ def build_critique(panel: Panel, mitigation: Mitigation) -> Any:
 
 
 def build_rewrite(backends: Mapping[str, Backend], sampling: Sampling, mitigation: Mitigation) -> Any:
-    async def rewrite(state: GenerationState) -> GenerationState:
+    async def rewrite(state: ExperimentState) -> ExperimentState:
         cells, current, round_ = state["cells"], state["current"], state["round"]
         feedback = {c.generation_key: c.text or "" for c in state.get("critiques", []) if c.round == round_ + 1}
         groups: dict[str, list[int]] = {}

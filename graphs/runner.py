@@ -31,7 +31,7 @@ from agents.base import Backend, create_backend
 from agents.cached import CachedBackend
 from configs.loader import ConfigError, Experiment, read_yaml, validate_as
 from configs.schema import ExperimentConfig
-from graphs.generation import build_generation_graph
+from graphs.experiment import build_experiment_graph
 from graphs.grid import expand_grid, load_grid_prompts, sampling_of
 from graphs.judging import build_judging_graph, item_for
 from graphs.mitigation import Mitigation
@@ -177,7 +177,7 @@ async def run_experiment(
     if on_start:
         on_start(len(todo), len(cells))
 
-    graph = build_generation_graph(backends, sampling_of(experiment), panel, mitigation)
+    graph = build_experiment_graph(backends, sampling_of(experiment), panel, mitigation)
     # every mitigation round is four graph steps (critique, rewrite, judge, decide)
     graph_config = {"recursion_limit": 16 + 4 * (mitigation.config.max_rounds if mitigation else 0)}
     stop_reasons: Counter[str] = Counter()
@@ -338,7 +338,7 @@ async def rate_run(
 
     async def process(chunk: list[Any]) -> None:
         async with gate:
-            state = await graph.ainvoke({"items": chunk, "skip": done})
+            state = await graph.ainvoke({"pending": chunk, "skip": done})
             ratings: list[Rating] = state.get("ratings", [])
             store.write_ratings(ratings, panel.refusal_flags(ratings))
         outcomes.update(r.outcome.value for r in ratings)

@@ -10,14 +10,17 @@ from graphs.records import Aggregate, Cell, Critique, Rating, Rewrite, Stop
 from raters.types import RatingItem
 
 
-class GenerationState(TypedDict, total=False):
-    """State of the experiment graph for one chunk.
+class ExperimentState(TypedDict, total=False):
+    """State of the experiment graph (and of the judging graph, which uses ``pending``, ``skip`` and what ``judge``
+    appends) for one chunk.
 
     Attributes:
         cells: the chunk's design cells (input).
         requests: one chat request per cell, rendered by ``render``.
         results: one reply or typed failure per cell, from ``generate``, in the same order.
-        pending: the texts ``judge`` rates next (round 0: the replies; later: the rewrites).
+        pending: the texts ``judge`` rates next (round 0: the replies; later: the rewrites; in ``tribunal rate``:
+            stored generations).
+        skip: rating keys already stored, which ``judge`` does not ask again (``tribunal rate`` only).
         ratings: every rating of every round, appended by ``judge``.
         aggregates: the panel's verdicts, appended by ``judge``.
         round: the mitigation round being judged (0 = the original replies).
@@ -30,6 +33,7 @@ class GenerationState(TypedDict, total=False):
     requests: list[GenerationRequest]
     results: list[Completion | CallFailure]
     pending: list[RatingItem]
+    skip: frozenset[str]
     ratings: Annotated[list[Rating], operator.add]
     aggregates: Annotated[list[Aggregate], operator.add]
     round: int
