@@ -2,18 +2,18 @@
 
 A backend takes a batch of :class:`~agents.types.GenerationRequest` and returns one typed result per request,
 in order. Backends that talk to servers bound their own concurrency; backends that run a local model batch the
-requests themselves. Third-party backends register under the entry-point group ``tribunal.backends``.
+requests themselves. Third-party backends register under the entry-point group ``tribunal.backends``
+(:mod:`agents.registry`).
 """
 
 from __future__ import annotations
 
 import abc
-import importlib
 from collections.abc import Callable, Sequence
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar
 
+from agents.registry import Registry
 from agents.types import CallFailure, Completion, GenerationRequest
 from configs.loader import ConfigError, resolve_env
 from configs.schema import ModelSpec
@@ -48,54 +48,34 @@ class Backend(abc.ABC):
         """Release connections or models."""
 
 
-_REGISTRY: dict[str, type[Backend]] = {}
-_BUILTINS = {
-    "embedded": "agents.embedded:EmbeddedBackend",
-    "openai": "agents.openai_compat:OpenAIBackend",
-    "vllm": "agents.vllm_offline:VLLMBackend",
-    "langchain": "agents.langchain_adapter:LangChainBackend",
-    "scripted": "agents.scripted:ScriptedBackend",
-}
+BACKENDS: Registry[Backend] = Registry(
+    base=Backend,
+    group="tribunal.backends",
+    builtins={
+        "embedded": "agents.embedded:EmbeddedBackend",
+        "openai": "agents.openai_compat:OpenAIBackend",
+        "vllm": "agents.vllm_offline:VLLMBackend",
+        "langchain": "agents.langchain_adapter:LangChainBackend",
+        "scripted": "agents.scripted:ScriptedBackend",
+    },
+    noun="backend",
+    plural="backends",
+)
 
 
 def register_backend(kind: str) -> Callable[[type[Backend]], type[Backend]]:
     """Class decorator that registers a backend under ``kind``."""
-
-    def decorate(cls: type[Backend]) -> type[Backend]:
-        cls.kind = kind
-        _REGISTRY[kind] = cls
-        return cls
-
-    return decorate
-
-
-def _load(target: str) -> type[Backend]:
-    module_name, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_name), attr)
+    return BACKENDS.register(kind)
 
 
 def backend_class(kind: str) -> type[Backend]:
-    """The class registered for ``kind``: built-in, registered in-process, or an entry point."""
-    if kind in _REGISTRY:
-        return _REGISTRY[kind]
-    if kind in _BUILTINS:
-        return _load(_BUILTINS[kind])
-    for ep in entry_points(group="tribunal.backends"):
-        if ep.name == kind:
-            cls = ep.load()
-            _REGISTRY[kind] = cls
-            return cls
-    known = ", ".join(sorted(available_backends()))
-    raise KeyError(f"unknown backend {kind!r}; known backends: {known}")
+    """The class registered for ``kind``: registered in-process, built-in, or an entry point."""
+    return BACKENDS.get(kind)
 
 
 def available_backends() -> dict[str, str]:
     """Backend kinds and where they come from, without importing heavy runtimes."""
-    found = {kind: target for kind, target in _BUILTINS.items()}
-    found.update({kind: f"{cls.__module__}:{cls.__qualname__}" for kind, cls in _REGISTRY.items()})
-    for ep in entry_points(group="tribunal.backends"):
-        found.setdefault(ep.name, ep.value)
-    return found
+    return BACKENDS.available()
 
 
 def create_backend(

@@ -8,52 +8,36 @@ written in the config.
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from agents.base import Backend, create_backend
+from agents.registry import Registry
 from configs.schema import ModelSpec, RaterSpec
 from raters.base import Rater
 
 ENTRY_POINT_GROUP = "tribunal.raters"
 
-_REGISTRY: dict[str, type[Rater]] = {}
-_BUILTINS = {
-    "llm": "raters.llm_judge:LLMJudge",
-    "refusal-patterns": "raters.refusal_patterns:PatternRefusalRater",
-    "profanity-check": "raters.profanity:ProfanityCheckRater",
-    "prototype": "raters.prototype:PrototypeRater",
-    "hf-classifier": "raters.hf_classifier:HFClassifierRater",
-    "moral-probe": "raters.moral_probe:MoralProbeRater",
-}
+RATERS: Registry[Rater] = Registry(
+    base=Rater,
+    group=ENTRY_POINT_GROUP,
+    builtins={
+        "llm": "raters.llm_judge:LLMJudge",
+        "refusal-patterns": "raters.refusal_patterns:PatternRefusalRater",
+        "profanity-check": "raters.profanity:ProfanityCheckRater",
+        "prototype": "raters.prototype:PrototypeRater",
+        "hf-classifier": "raters.hf_classifier:HFClassifierRater",
+        "moral-probe": "raters.moral_probe:MoralProbeRater",
+    },
+    noun="rater kind",
+    plural="kinds",
+    module_paths=True,
+)
 
 
 def register_rater(kind: str) -> Callable[[type[Rater]], type[Rater]]:
     """Class decorator that registers a rater class under ``kind``."""
-
-    def decorate(cls: type[Rater]) -> type[Rater]:
-        cls.kind = kind
-        _REGISTRY[kind] = cls
-        return cls
-
-    return decorate
-
-
-def _entry_points() -> list[importlib.metadata.EntryPoint]:
-    return list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
-
-
-def _load(target: str) -> type[Rater]:
-    module_name, _, attr = target.partition(":")
-    try:
-        cls = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise KeyError(f"cannot load rater class {target!r}: {exc}") from None
-    if not (isinstance(cls, type) and issubclass(cls, Rater)):
-        raise KeyError(f"{target!r} is not a subclass of raters.Rater")
-    return cls
+    return RATERS.register(kind)
 
 
 def rater_class(kind: str) -> type[Rater]:
@@ -62,31 +46,12 @@ def rater_class(kind: str) -> type[Rater]:
     Raises:
         KeyError: the kind is unknown (the message lists the known kinds).
     """
-    if kind in _REGISTRY:
-        return _REGISTRY[kind]
-    if kind in _BUILTINS:
-        return _load(_BUILTINS[kind])
-    for ep in _entry_points():
-        if ep.name == kind:
-            cls = ep.load()
-            if not (isinstance(cls, type) and issubclass(cls, Rater)):
-                raise KeyError(f"entry point {kind!r} ({ep.value}) is not a subclass of raters.Rater")
-            cls.kind = cls.kind or kind
-            _REGISTRY[kind] = cls
-            return cls
-    if ":" in kind:
-        return _load(kind)
-    known = ", ".join(sorted(available_raters()))
-    raise KeyError(f"unknown rater kind {kind!r}; known kinds: {known} (or write module:Class)")
+    return RATERS.get(kind)
 
 
 def available_raters() -> dict[str, str]:
     """Rater kinds and where they come from, without importing heavy runtimes."""
-    found = dict(_BUILTINS)
-    found.update({kind: f"{cls.__module__}:{cls.__qualname__}" for kind, cls in _REGISTRY.items()})
-    for ep in _entry_points():
-        found.setdefault(ep.name, ep.value)
-    return found
+    return RATERS.available()
 
 
 def create_rater(

@@ -203,8 +203,8 @@ class ThirdPartyBackend(Backend):
 
 @pytest.fixture
 def isolated_registry(monkeypatch: pytest.MonkeyPatch) -> dict[str, type[Backend]]:
-    registry = dict(agents.base._REGISTRY)
-    monkeypatch.setattr(agents.base, "_REGISTRY", registry)
+    registry = dict(agents.base.BACKENDS.classes)
+    monkeypatch.setattr(agents.base.BACKENDS, "classes", registry)
     return registry
 
 
@@ -221,7 +221,6 @@ def plugin(monkeypatch: pytest.MonkeyPatch, isolated_registry: dict[str, type[Ba
             return [entry_point]
         return real_entry_points(**params)
 
-    monkeypatch.setattr(agents.base, "entry_points", fake_entry_points)
     # wherever else the installed plugins are looked up (e.g. when a config is validated)
     monkeypatch.setattr(importlib.metadata, "entry_points", fake_entry_points)
     monkeypatch.setattr(configs.schema, "entry_points", fake_entry_points, raising=False)

@@ -29,7 +29,7 @@ class LengthRater(Rater):
 
 @pytest.fixture
 def entry_point(monkeypatch):
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(registry.RATERS, "classes", dict(registry.RATERS.classes))
     real = importlib.metadata.entry_points
     ep = importlib.metadata.EntryPoint(
         name="text-length", value="tests.raters.test_registry:LengthRater", group="tribunal.raters"
