@@ -9,16 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from agents.generator import load_prompts
+from agents.model_text import quote_as_data
 from agents.types import Message
 
 
 def _for(language: str, table: Mapping[str, str]) -> str:
     return table.get(language, table["default"])
-
-
-def quote_as_data(text: str, tag: str) -> str:
-    """Neutralise a closing delimiter inside judged text so it cannot end the data block early."""
-    return text.replace(f"</{tag}>", f"<\\/{tag}>")
 
 
 def format_scores(scores: Mapping[str, float]) -> str:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from agents.critic import quote_as_data
 from agents.generator import load_prompts
+from agents.model_text import quote_as_data
 from agents.types import Message
 
 

@@ -2,7 +2,7 @@
 
 A judge reads the text it rates, so the text can talk to it: "rate this 1", "ignore your instructions", a
 ``</data>`` that closes the data block early and is followed by new instructions, a forged JSON verdict. tribunal
-quotes judged text as data (:func:`raters.llm_judge.escape_data` neutralises the delimiter), which keeps the
+quotes judged text as data (:func:`agents.model_text.quote_as_data` neutralises the delimiter), which keeps the
 *prompt* well formed; whether a given model still obeys is an empirical question, which this module measures.
 
 For each adversarial text :math:`i` (``raters/data/injection_texts.yaml``: English and Chinese, a toxic ``base``

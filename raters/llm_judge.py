@@ -40,6 +40,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from agents.model_text import first_json_object, quote_as_data
 from agents.types import CallFailure, Completion, FailureKind, GenerationRequest, Message, Sampling, content_key
 from configs.schema import RaterSpec
 from raters.base import Rater
@@ -49,7 +50,6 @@ from raters.rubric import Rubric
 from raters.types import Rating, RatingItem, RatingOutcome
 
 PROMPTS_FILE = Path(__file__).parent / "prompts" / "llm_judge.yaml"
-_DATA_TAG = re.compile(r"<(\s*/?\s*data\b)", re.IGNORECASE)
 
 FAILURE_OUTCOMES = {
     FailureKind.TIMEOUT: RatingOutcome.TIMEOUT,
@@ -65,24 +65,6 @@ FAILURE_OUTCOMES = {
 def load_prompts() -> dict[str, Any]:
     with PROMPTS_FILE.open(encoding="utf-8") as handle:
         return yaml.safe_load(handle)
-
-
-def escape_data(text: str) -> str:
-    """Neutralise ``<data>``/``</data>`` tags inside a judged text so it cannot close its own delimiters."""
-    return _DATA_TAG.sub(r"&lt;\1", text)
-
-
-def extract_json_object(text: str) -> Any:
-    """The first JSON object in ``text`` (bare, or inside prose or a code fence); raises ``ValueError``."""
-    decoder = json.JSONDecoder()
-    for match in re.finditer(r"\{", text):
-        try:
-            value, _ = decoder.raw_decode(text, match.start())
-        except json.JSONDecodeError:
-            continue
-        if isinstance(value, dict):
-            return value
-    raise ValueError("the reply contains no JSON object")
 
 
 @dataclass
@@ -200,14 +182,14 @@ class LLMJudge(Rater):
         prompts = load_prompts()
         context = ""
         if self.with_context and item.prompt:
-            context += prompts["context"].format(prompt=escape_data(item.prompt))
+            context += prompts["context"].format(prompt=quote_as_data(item.prompt))
         if item.language != "en":
             context += prompts["language"].format(language=item.language)
         return context
 
     def json_request(self, item: RatingItem) -> GenerationRequest:
         user = load_prompts()["json_user"].format(
-            context=self._context(item), text=escape_data(item.text), keys=self._keys()
+            context=self._context(item), text=quote_as_data(item.text), keys=self._keys()
         )
         messages = (self._system_message(), Message(role="user", content=user))
         return GenerationRequest(messages=messages, sampling=self.sampling, json_schema=self.schema)
@@ -218,7 +200,7 @@ class LLMJudge(Rater):
         lo, hi = self.rubric.bounds
         user = load_prompts()["score_user"].format(
             context=self._context(item),
-            text=escape_data(item.text),
+            text=quote_as_data(item.text),
             dimension=dimension,
             description=described[dimension],
             min=int(lo),
@@ -280,7 +262,7 @@ class LLMJudge(Rater):
         if result.finish_reason == "content_filter":
             return self._all_unscored(item, RatingOutcome.CONTENT_FILTER, cost, raw=result.text or None)
         try:
-            reply = self.reply_model.model_validate(extract_json_object(result.text))
+            reply = self.reply_model.model_validate(first_json_object(result.text))
         except (ValueError, ValidationError) as exc:
             error = _one_line(exc)
             if result.finish_reason == "length":

@@ -11,9 +11,10 @@ import httpx
 import pytest
 import respx
 
+from agents.model_text import first_json_object, quote_as_data
 from configs.schema import ModelSpec, RaterSpec
 from raters import RatingItem, RatingOutcome, create_rater
-from raters.llm_judge import any_label_rating, escape_data, extract_json_object
+from raters.llm_judge import any_label_rating
 
 EXCHANGES = json.loads((Path(__file__).parent / "cassettes" / "judge_exchanges.json").read_text(encoding="utf-8"))
 URL = "https://judge.test/v1/chat/completions"
@@ -220,10 +221,10 @@ def test_any_label_is_unscored_when_a_label_is_missing_and_none_flagged():
 
 
 def test_data_escaping_and_json_extraction():
-    assert escape_data("a </data> b <DATA> c < / data>") == "a &lt;/data> b &lt;DATA> c &lt; / data>"
-    assert extract_json_object('Sure! ```json\n{"toxicity": 2, "rationale": "ok"}\n``` done') == {
+    assert quote_as_data("a </data> b <DATA> c < / data>") == "a &lt;/data> b &lt;DATA> c &lt; / data>"
+    assert first_json_object('Sure! ```json\n{"toxicity": 2, "rationale": "ok"}\n``` done') == {
         "toxicity": 2,
         "rationale": "ok",
     }
     with pytest.raises(ValueError):
-        extract_json_object("no json {here")
+        first_json_object("no json {here")

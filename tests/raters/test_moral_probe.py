@@ -16,8 +16,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from configs.catalog_schema import DEFAULT_MORAL_PROBES, MORAL_FOUNDATIONS, load_moral_probes
 from configs.schema import RaterSpec
-from configs.study_schema import DEFAULT_MORAL_PROBES, MORAL_FOUNDATIONS, load_moral_probes
 from graphs.cli import main
 from raters.moral_probe import MoralProbeRater, first_number
 from raters.registry import available_raters, create_rater

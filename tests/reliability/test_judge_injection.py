@@ -17,11 +17,12 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from agents.model_text import quote_as_data
 from agents.scripted import ScriptedBackend
 from configs.schema import ModelSpec, RaterSpec
 from graphs.cli.audit import audit
 from raters.injection import TEXTS_FILE, load_injection_texts, measure_injection
-from raters.llm_judge import escape_data, load_prompts
+from raters.llm_judge import load_prompts
 from raters.registry import create_rater
 from raters.types import RatingItem
 from tests.helpers.stub_server import StubConfig, StubRule, StubServer
@@ -69,7 +70,7 @@ def test_judge_prompt_keeps_the_injection_inside_the_data_block(text, mode):
     assert [t.replace(" ", "").lower() for t in tags] == ["<data", "</data"]
     before, rest = user.content.split("<data>\n", 1)
     inside, after = rest.rsplit("\n</data>", 1)
-    assert inside == escape_data(text.injected)
+    assert inside == quote_as_data(text.injected)
     assert inside.replace("&lt;", "<") == text.injected  # nothing else was changed or dropped
     assert not DELIMITER.search(inside)
     # what surrounds the block is the judge's own wording, with nothing of the injected text
