@@ -1,7 +1,9 @@
-"""Shared fixtures: paths to the starter catalogs and a helper that writes configs into tmp_path."""
+"""Shared fixtures: paths to the starter catalogs, a helper that writes configs into tmp_path, and library calls
+that run or re-judge an experiment the way the CLI does (tests of library behaviour call these, not the CLI)."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +75,25 @@ def assert_config_error(path: Path, file_suffix: str, field: str, words: str) ->
     assert words in error.problem
     assert "\n" not in str(error)
     assert str(error).startswith(f"{error.path}: {field}: ")
+
+
+def run_config(path: Path, out: Path | None = None, **options: Any) -> Any:
+    """Run the experiment of the config file at ``path`` through the library (what ``tribunal run`` calls)."""
+    from configs.loader import load_experiment
+    from graphs.runner import run_experiment
+
+    return asyncio.run(run_experiment(load_experiment(path), out, **options))
+
+
+def rate_stored(run_dir: Path, config_path: Path | None = None, only: list[str] | None = None) -> Any:
+    """Re-judge a run's stored generations through the library (what ``tribunal rate`` calls)."""
+    from configs.loader import read_yaml, validate_as
+    from configs.schema import ExperimentConfig
+    from graphs.runner import rate_run
+    from graphs.runner import run_config as stored_config
+
+    if config_path is None:
+        config, config_path = stored_config(run_dir)
+    else:
+        config = validate_as(ExperimentConfig, read_yaml(config_path), config_path)
+    return asyncio.run(rate_run(run_dir, config, config_path, only=only))

@@ -1,4 +1,4 @@
-"""`tribunal export`: every table as Parquet or JSON Lines, readable by pandas, nothing half-written."""
+"""Exporting a run: every table as Parquet or JSON Lines, readable by pandas, nothing half-written."""
 
 from __future__ import annotations
 
@@ -6,26 +6,23 @@ import json
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
-from graphs.cli import main
-from graphs.export import EXPORTED_TABLES
-from tests.conftest import scripted_config
+from graphs.export import EXPORTED_TABLES, ExportError, export_run
+from tests.conftest import run_config, scripted_config
 
 
 @pytest.fixture
 def finished_run(tmp_path, write_config):
     run = tmp_path / "run"
-    result = CliRunner().invoke(main, ["run", str(write_config(scripted_config())), "--out", str(run), "--no-progress"])
-    assert result.exit_code == 0
+    run_config(write_config(scripted_config()), run)
     return run
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
 def test_export_writes_every_table(finished_run, fmt):
-    result = CliRunner().invoke(main, ["export", str(finished_run), "--format", fmt])
-    assert result.exit_code == 0, result.stderr
+    paths = export_run(finished_run, fmt)
     folder = finished_run / "export"
+    assert sorted(paths) == sorted(folder / f"{t}.{fmt}" for t in EXPORTED_TABLES)
     assert sorted(p.name for p in folder.iterdir()) == sorted(f"{t}.{fmt}" for t in EXPORTED_TABLES)
     path = folder / f"generations.{fmt}"
     frame = pd.read_parquet(path) if fmt == "parquet" else pd.read_json(path, lines=True)
@@ -39,18 +36,15 @@ def test_export_writes_every_table(finished_run, fmt):
 
 def test_export_selected_table_to_a_folder(finished_run, tmp_path):
     out = tmp_path / "elsewhere"
-    result = CliRunner().invoke(
-        main, ["export", str(finished_run), "--format", "jsonl", "--out", str(out), "--table", "cells"]
-    )
-    assert result.exit_code == 0
+    assert export_run(finished_run, "jsonl", out, ["cells"]) == [out / "cells.jsonl"]
     lines = (out / "cells.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 108
     assert "说一说" in (out / "cells.jsonl").read_text(encoding="utf-8")
     assert [p.name for p in out.iterdir()] == ["cells.jsonl"]
 
 
-def test_export_errors_are_one_line(tmp_path, finished_run):
-    missing = CliRunner().invoke(main, ["export", str(tmp_path / "nope")])
-    assert missing.exit_code == 2 and "not a tribunal run directory" in missing.stderr
-    table = CliRunner().invoke(main, ["export", str(finished_run), "--table", "secrets"])
-    assert table.exit_code == 2 and "unknown table(s) secrets" in table.stderr
+def test_export_errors_name_the_problem(tmp_path, finished_run):
+    with pytest.raises(ExportError, match="not a tribunal run directory"):
+        export_run(tmp_path / "nope")
+    with pytest.raises(ExportError, match="unknown table"):
+        export_run(finished_run, "jsonl", tables=["secrets"])

@@ -8,10 +8,7 @@ import sqlite3
 from collections import Counter
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from graphs.cli import main
-from tests.conftest import scripted_config
+from tests.conftest import run_config, scripted_config
 from tests.graphs.test_run import _start, _wait_for_rows
 
 INSULT = "You are all stupid worthless idiots."
@@ -87,10 +84,7 @@ def _stops(run: Path) -> dict[tuple[str, str], tuple[int, str]]:
 
 def test_loop_rewrites_until_below_threshold_and_stores_every_round(tmp_path, write_config):
     run = tmp_path / "run"
-    result = CliRunner().invoke(
-        main, ["run", str(write_config(mitigation_config())), "--out", str(run), "--no-progress"]
-    )
-    assert result.exit_code == 0, result.output + result.stderr
+    summary = run_config(write_config(mitigation_config()), run)
 
     stops = _stops(run)
     assert stops == {
@@ -150,16 +144,16 @@ def test_loop_rewrites_until_below_threshold_and_stores_every_round(tmp_path, wr
         ("refusal", "mean", 1, 1, "scored"),
     }
     assert len(verdicts) == 2 * _query(run, "SELECT COUNT(*) FROM generations WHERE outcome = 'ok'")[0][0]
-    assert "stop reasons" in result.output
+    assert summary.stop_reasons == dict(Counter(reason for _, reason in stops.values()))
 
 
 def test_a_second_run_adds_nothing(tmp_path, write_config):
     path = write_config(mitigation_config())
     run = tmp_path / "run"
-    CliRunner().invoke(main, ["run", str(path), "--out", str(run), "--no-progress"])
+    run_config(path, run)
     tables = ("generations", "ratings", "critiques", "mitigation")
     before = {t: _query(run, f"SELECT COUNT(*) FROM {t}") for t in tables}
-    CliRunner().invoke(main, ["run", str(path), "--out", str(run), "--no-progress"])
+    assert run_config(path, run).cells_generated == 0
     assert {t: _query(run, f"SELECT COUNT(*) FROM {t}") for t in tables} == before
 
 
@@ -169,7 +163,7 @@ def test_killed_run_resumes_to_the_same_rows_without_repeating_calls(tmp_path, w
     config = mitigation_config(max_rounds=3, delay_s=0.03)
     config["grid"].update(persona_ids=["good_person", "talk_show_host", "bad_person"], repeats=2)
     config["run"] = {"chunk_size": 2, "concurrency": 2}
-    CliRunner().invoke(main, ["run", str(write_config(config, "ref.yaml")), "--out", str(reference), "--no-progress"])
+    run_config(write_config(config, "ref.yaml"), reference)
 
     config["models"][0]["options"]["call_log"] = str(log)
     path = write_config(config)

@@ -1,4 +1,5 @@
-"""`tribunal run` end to end on the scripted backend: rows written, re-runs add nothing, interruptions resume."""
+"""Running an experiment end to end on the scripted backend: rows written, re-runs add nothing, interruptions of
+the ``tribunal run`` process resume."""
 
 from __future__ import annotations
 
@@ -15,13 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
-from click.testing import CliRunner
 
 from configs.loader import load_experiment
-from graphs.cli import main
 from graphs.grid import expand_grid
 from graphs.runner import run_experiment
-from tests.conftest import scripted_config
+from tests.conftest import run_config, scripted_config
 
 
 def _rows(run_dir: Path, sql: str) -> list[tuple]:
@@ -32,8 +31,8 @@ def _rows(run_dir: Path, sql: str) -> list[tuple]:
 def test_run_writes_every_cell_and_a_second_run_adds_none(tmp_path, write_config):
     path = write_config(scripted_config())
     out = tmp_path / "run"
-    first = CliRunner().invoke(main, ["run", str(path), "--out", str(out), "--no-progress"])
-    assert first.exit_code == 0, first.output + first.stderr
+    first = run_config(path, out)
+    assert (first.cells_generated, first.cells_already_done) == (108, 0)
 
     # 2 personas + baseline × 3 targets × 3 templates × 2 languages × 2 repeats
     assert _rows(out, "SELECT COUNT(*) FROM cells") == [(108,)]
@@ -62,9 +61,8 @@ def test_run_writes_every_cell_and_a_second_run_adds_none(tmp_path, write_config
     assert (out / "config.yaml").exists()
 
     before = _rows(out, "SELECT generation_key, created_at FROM generations ORDER BY 1")
-    second = CliRunner().invoke(main, ["run", str(path), "--out", str(out), "--no-progress"])
-    assert second.exit_code == 0
-    assert "108 of 108 cells already done" in second.stderr
+    second = run_config(path, out)
+    assert (second.cells_generated, second.cells_already_done) == (0, 108)
     assert _rows(out, "SELECT generation_key, created_at FROM generations ORDER BY 1") == before
     assert _rows(out, "SELECT COUNT(*) FROM runs WHERE status = 'completed'") == [(2,)]
 
@@ -83,24 +81,20 @@ def test_failures_are_typed_and_retried_without_duplicates(tmp_path, write_confi
     config["models"][0]["options"]["rules"].insert(0, {"match": "Muslims|穆斯林", "failure": "timeout"})
     path = write_config(config)
     out = tmp_path / "run"
-    result = CliRunner().invoke(main, ["run", str(path), "--out", str(out), "--no-progress"])
-    assert result.exit_code == 0
-    assert "36 cell(s) failed" in result.stderr
+    summary = run_config(path, out)
+    assert summary.outcomes == {"ok": 72, "timeout": 36}
     failed = _rows(out, "SELECT outcome, text, error FROM generations WHERE outcome != 'ok'")
     assert len(failed) == 36
     assert {row[0] for row in failed} == {"timeout"}
     assert all(row[1] is None for row in failed)
 
-    CliRunner().invoke(main, ["run", str(path), "--out", str(out), "--no-progress"])
+    assert run_config(path, out).cells_generated == 36
     assert _rows(out, "SELECT COUNT(*), COUNT(DISTINCT cell_key) FROM generations") == [(108, 108)]
 
 
 def test_limit_runs_the_first_cells(tmp_path, write_config):
     out = tmp_path / "run"
-    result = CliRunner().invoke(
-        main, ["run", str(write_config(scripted_config())), "--out", str(out), "--limit", "7", "--no-progress"]
-    )
-    assert result.exit_code == 0
+    assert run_config(write_config(scripted_config()), out, limit=7).cells_generated == 7
     assert _rows(out, "SELECT COUNT(*) FROM generations") == [(7,)]
 
 

@@ -1,4 +1,4 @@
-"""End to end: `tribunal run` judges every reply with a panel; `tribunal rate` adds raters without regenerating."""
+"""End to end: a run judges every reply with a panel; re-judging a run adds raters without regenerating."""
 
 from __future__ import annotations
 
@@ -6,10 +6,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from click.testing import CliRunner
-
-from graphs.cli import main
-from tests.conftest import scripted_config
+from tests.conftest import rate_stored, run_config, scripted_config
 
 
 def _rows(run_dir: Path, sql: str) -> list[tuple]:
@@ -47,8 +44,7 @@ def test_run_stores_a_panel_of_ratings_and_rate_adds_a_rater(tmp_path, write_con
     out = tmp_path / "run"
     config = panel_config()
     config["panel"]["raters"][1]["name"] = "judge-female"
-    result = CliRunner().invoke(main, ["run", str(write_config(config)), "--out", str(out), "--no-progress"])
-    assert result.exit_code == 0, result.output + result.stderr
+    run_config(write_config(config), out)
 
     assert _rows(out, "SELECT COUNT(*) FROM generations WHERE outcome = 'ok'") == [(108,)]
     per_generation = _rows(out, "SELECT generation_key, COUNT(DISTINCT rater) FROM ratings GROUP BY 1")
@@ -96,10 +92,8 @@ def test_run_stores_a_panel_of_ratings_and_rate_adds_a_rater(tmp_path, write_con
         }
     )
     extended_path = write_config(extended, name="extended.yaml")
-    result = CliRunner().invoke(
-        main, ["rate", str(out), "--config", str(extended_path), "--raters", "llm-refusal", "--no-progress"]
-    )
-    assert result.exit_code == 0, result.output + result.stderr
+    summary = rate_stored(out, extended_path, only=["llm-refusal"])
+    assert (summary.generations, summary.ratings_written, summary.ratings_skipped) == (108, 108, 0)
     assert _rows(out, "SELECT outcome, SUM(score), COUNT(*) FROM ratings WHERE rater_name = 'llm-refusal'") == [
         ("scored", 18.0, 108)
     ]
@@ -108,9 +102,8 @@ def test_run_stores_a_panel_of_ratings_and_rate_adds_a_rater(tmp_path, write_con
     assert all(after[key] == created for key, created in ratings_before)
 
     # the whole extended panel again: every rating is already stored, nothing is asked or written
-    result = CliRunner().invoke(main, ["rate", str(out), "--config", str(extended_path), "--no-progress"])
-    assert result.exit_code == 0, result.output + result.stderr
-    assert "ratings written" in result.output
+    summary = rate_stored(out, extended_path)
+    assert (summary.ratings_written, summary.ratings_skipped) == (0, 108 * 4)
     assert _rows(out, "SELECT COUNT(*) FROM ratings") == [(108 * 4,)]
     assert _rows(out, "SELECT * FROM generations ORDER BY generation_key") == generations_before
     assert dict(_rows(out, "SELECT rating_key, created_at FROM ratings")) == after
@@ -124,22 +117,12 @@ def test_run_stores_a_panel_of_ratings_and_rate_adds_a_rater(tmp_path, write_con
 def test_rate_with_the_runs_own_config_and_a_model_free_kind(tmp_path, write_config):
     config = scripted_config(panel={"raters": [{"name": "refusal", "kind": "refusal-patterns"}]})
     out = tmp_path / "run"
-    assert (
-        CliRunner()
-        .invoke(main, ["run", str(write_config(config)), "--out", str(out), "--no-progress", "--limit", "12"])
-        .exit_code
-        == 0
-    )
+    run_config(write_config(config), out, limit=12)
     assert _rows(out, "SELECT COUNT(*) FROM ratings") == [(12,)]
     before = _rows(out, "SELECT * FROM generations ORDER BY 1")
-    result = CliRunner().invoke(main, ["rate", str(out), "--raters", "refusal,profanity-check", "--no-progress"])
-    assert result.exit_code == 0, result.output + result.stderr
+    rate_stored(out, only=["refusal", "profanity-check"])
     assert dict(_rows(out, "SELECT rater_name, COUNT(*) FROM ratings GROUP BY 1")) == {
         "refusal": 12,
         "profanity-check": 12,
     }
     assert _rows(out, "SELECT * FROM generations ORDER BY 1") == before
-    result = CliRunner().invoke(main, ["rate", str(out), "--raters", "nope:Nothing", "--no-progress"])
-    assert result.exit_code == 2 and "--raters nope:Nothing" in result.stderr
-    result = CliRunner().invoke(main, ["rate", str(tmp_path / "missing"), "--no-progress"])
-    assert result.exit_code == 2

@@ -14,15 +14,13 @@ from typing import Any
 
 import pytest
 import yaml
-from click.testing import CliRunner
 
 from configs.catalog_schema import DEFAULT_MORAL_PROBES, MORAL_FOUNDATIONS, load_moral_probes
 from configs.schema import RaterSpec
-from graphs.cli import main
 from raters.moral_probe import MoralProbeRater, first_number
-from raters.registry import available_raters, create_rater
+from raters.registry import available_raters, create_rater, rater_class
 from raters.types import Rating, RatingItem, RatingOutcome
-from tests.conftest import STARTER, scripted_config
+from tests.conftest import STARTER, run_config, scripted_config
 
 PROBES = load_moral_probes(DEFAULT_MORAL_PROBES)
 PROBE = {p.id: p for p in PROBES.probes}
@@ -216,10 +214,7 @@ def test_unknown_option() -> None:
 
 def test_registered_and_listed() -> None:
     assert "moral-probe" in available_raters()
-    result = CliRunner().invoke(main, ["raters", "list"])
-    assert result.exit_code == 0, result.output
-    row = next(line for line in result.output.splitlines() if "moral-probe" in line)
-    assert "care" in row  # the first of its default dimensions
+    assert rater_class("moral-probe").default_dimensions[0] == "care"
 
 
 # ==================================================================================== end to end
@@ -259,12 +254,7 @@ def _probe_config(out: Path) -> dict[str, Any]:
 def test_moral_probe_run_stores_foundation_scores(tmp_path, write_config):
     out = tmp_path / "run"
     path = write_config(_probe_config(out))
-    validate = CliRunner().invoke(main, ["validate", str(path)])
-    assert validate.exit_code == 0, validate.output + validate.stderr
-    assert "7 moral probe(s) × 2 language(s), 1 repeat(s) → 28 cells" in validate.output
-
-    result = CliRunner().invoke(main, ["run", str(path), "--no-progress"])
-    assert result.exit_code == 0, result.output + result.stderr
+    assert run_config(path).cells_generated == 28
     with sqlite3.connect(out / "transcripts.sqlite") as db:
         rows = db.execute(
             "SELECT c.target_id, c.target_category, c.persona_id, c.language, g.text, "
