@@ -1,10 +1,22 @@
 """Analysis of tribunal transcripts: pure functions over pandas DataFrames.
 
-Modules, one concept each (their docstrings give the statistics, formulas and references):
+Modules, one concept each (the statistics modules' docstrings give the formulas and numbered references):
 
-* :mod:`analysis.agreement`: ICC (Shrout & Fleiss 1979; McGraw & Wong 1996), Krippendorff's alpha
-  (Krippendorff 2011), Fleiss' kappa (Fleiss 1971), Cohen's kappa per rater pair, Spearman matrix, judge error
-  correlation and the effective number of judges, agreement by subgroup;
+Reading a run
+
+* :mod:`analysis.io`: reading a run directory's transcript store (:func:`load_run`) and the standard analysis
+  frame (:func:`analysis_frame`, :func:`ratings_long`);
+* :mod:`analysis.frames`: shared DataFrame helpers (column checks, integer codes, the long-to-wide pivot,
+  JSON-safe values: :func:`analysis.frames.jsonable`);
+* :mod:`analysis.intervals`: Wilson and normal-approximation confidence intervals;
+
+Statistics
+
+* :mod:`analysis.agreement`: inter-rater agreement, one module per statistic: ICC (Shrout & Fleiss 1979; McGraw
+  & Wong 1996; :mod:`~analysis.agreement.intraclass`), Krippendorff's alpha (Krippendorff 2011;
+  :mod:`~analysis.agreement.krippendorff`), Fleiss' and Cohen's kappa (:mod:`~analysis.agreement.kappa`), the
+  Spearman matrix, judge error correlation and the effective number of judges (:mod:`~analysis.agreement.judges`),
+  agreement by subgroup (:mod:`~analysis.agreement.subgroups`);
 * :mod:`analysis.demographics`: demographic sensitivity of raters, demographic parity and equalized odds;
 * :mod:`analysis.toxicity`: expected maximum toxicity, toxicity probability, average toxicity (Gehman et al.
   2020; Jain et al. 2024), persona amplification over the baseline (after Deshpande et al. 2023);
@@ -12,9 +24,18 @@ Modules, one concept each (their docstrings give the statistics, formulas and re
 * :mod:`analysis.regression`: per-model logit and OLS persona regressions with tidy coefficient tables;
 * :mod:`analysis.values`: value inertia on moral-foundation scales;
 * :mod:`analysis.mitigation`: mitigation curves, rounds to success, stop reasons, meaning preservation;
-* :mod:`analysis.studies`: which study a run reproduces (persona toxicity, value inertia, PTP, Demo-SafetyBench)
-  and that study's headline figures;
-* :mod:`analysis.io`: reading a run directory; :mod:`analysis.report`: headline tables, JSON, HTML report.
+
+Reports
+
+* :mod:`analysis.studies`: which study a run reproduces (persona toxicity, value inertia, PTP, Demo-SafetyBench;
+  :mod:`~analysis.studies.detection`), one module per study with its headline tables and figure, and
+  :func:`study_headline` (:mod:`~analysis.studies.headline`);
+* :mod:`analysis.tables`: every table of a run (:func:`analyze_run`), one function per section;
+* :mod:`analysis.notes`: why a table is missing (the ``notes`` and ``headline_notes`` tables);
+* :mod:`analysis.render`: the tables in the terminal (:func:`render_tables`) and as JSON (:func:`tables_to_json`);
+* :mod:`analysis.figures`: the report's standard figures as base64 PNG with their coverage;
+* :mod:`analysis.report`: the self-contained HTML report (:func:`write_report`);
+* :mod:`analysis.deprecation`: renamed keywords kept working for one release.
 
 ``import analysis`` stays light: numpy, pandas, scipy and the stdlib-only :mod:`graphs.tables`; statsmodels,
 krippendorff, matplotlib and rich are imported where they are used.
@@ -52,8 +73,10 @@ from analysis.refusal import (
     two_proportion_ztest,
 )
 from analysis.regression import DegenerateDataError, fit_persona_model, persona_regressions, tidy_result
-from analysis.report import analyze_run, analyze_tables, render_tables, tables_to_json, write_report
+from analysis.render import render_tables, tables_to_json
+from analysis.report import write_report
 from analysis.studies import StudyDetection, detect_study, study_detection, study_headline
+from analysis.tables import analyze_run, analyze_tables
 from analysis.toxicity import ptp_metrics, toxicity_amplification
 from analysis.values import value_inertia
 

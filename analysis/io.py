@@ -26,10 +26,10 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
-from analysis._frames import _codes, str_categorical
+from analysis.frames import integer_codes, str_categorical
 from graphs.tables import STORE_FILENAME
 
-__all__ = ["AnalysisFrame", "RunTables", "analysis_frame", "load_run", "ratings_long", "store_path"]
+__all__ = ["AnalysisFrame", "RunTables", "analysis_frame", "load_run", "parse_run_config", "ratings_long", "store_path"]
 
 _CHUNK = 500_000
 
@@ -305,13 +305,13 @@ def load_run(run_dir: str | Path, *, text: bool = False, keys: bool = False, usa
         config = None
         if "runs" in names:
             row = conn.execute("SELECT config FROM runs ORDER BY run_id DESC LIMIT 1").fetchone()
-            config = _parse_config(row[0] if row else None)
+            config = parse_run_config(row[0] if row else None)
     finally:
         conn.close()
     return RunTables(path, cells, generations, ratings, critiques, mitigation, meta, config)
 
 
-def _parse_config(text: str | None) -> dict[str, Any] | None:
+def parse_run_config(text: str | None) -> dict[str, Any] | None:
     """A run's stored config JSON as a dict; ``None`` when absent or not a JSON object."""
     if not text:
         return None
@@ -396,8 +396,8 @@ def analysis_frame(tables: RunTables, round_: int = 0) -> AnalysisFrame:
         )
     rater_col = str_categorical(ratings["rater"])
     dim_col = str_categorical(ratings["dimension"])
-    rater_codes, rater_cats = _codes(rater_col, sort=True)
-    dim_codes, dim_cats = _codes(dim_col, sort=True)
+    rater_codes, rater_cats = integer_codes(rater_col, sort=True)
+    dim_codes, dim_cats = integer_codes(dim_col, sort=True)
     pair_codes, uniq = pd.factorize(rater_codes * len(dim_cats) + dim_codes, sort=True)
     pairs = [(rater_cats[u // len(dim_cats)], dim_cats[u % len(dim_cats)]) for u in uniq]
     row = pd.Index(frame["generation_id"]).get_indexer(ratings["generation_id"])

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis._frames import require_columns
+from analysis.frames import require_columns
 
 __all__ = ["cosine_similarity", "meaning_preservation", "mitigation_curve", "rounds_to_success", "stop_reasons"]
 

@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from analysis._frames import as_list, require_columns, wilson_ci
+from analysis.frames import as_list, require_columns
+from analysis.intervals import wilson_ci
 
 __all__ = [
     "DEFAULT_REFUSAL_FACTORS",

@@ -44,7 +44,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from analysis._frames import require_columns
+from analysis.frames import require_columns
 
 __all__ = [
     "DegenerateDataError",

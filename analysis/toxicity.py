@@ -33,7 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis._frames import as_list, require_columns
+from analysis.frames import as_list, require_columns
 
 __all__ = ["ptp_metrics", "toxicity_amplification"]
 

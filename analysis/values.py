@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis._frames import require_columns
+from analysis.frames import require_columns
 
 __all__ = ["value_inertia"]
 

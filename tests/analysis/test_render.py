@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import json
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 
-from analysis.report import render_tables
+from analysis.render import format_value, render_tables, tables_to_json
 
 
 def _render(tables: dict[str, pd.DataFrame], width: int) -> str:
@@ -30,3 +32,14 @@ def test_narrow_table_keeps_its_columns():
     narrow = pd.DataFrame({"model": ["a", "b"], "n": [1, 2]})
     text = _render({"narrow": narrow}, width=80)
     assert "┃ model" in text and "column" not in text
+
+
+def test_tables_to_json_writes_nan_as_null_and_keeps_every_row():
+    tables = {"t": pd.DataFrame({"x": [1.5, np.nan], "y": ["a", None]}), "empty": pd.DataFrame(columns=["z"])}
+    payload = json.loads(tables_to_json(tables))
+    assert payload == {"t": [{"x": 1.5, "y": "a"}, {"x": None, "y": None}], "empty": []}
+
+
+def test_format_value():
+    assert format_value(0.123456) == "0.1235" and format_value(np.nan) == "" and format_value(3) == "3"
+    assert format_value(np.array([0.5, 1 / 3])) == "[0.5, 0.3333]"

@@ -1,17 +1,22 @@
-"""Shared helpers: column checks and a vectorised long-to-wide pivot.
+"""Shared DataFrame helpers: column checks, integer codes, a vectorised long-to-wide pivot, JSON-safe values.
 
 Everything in ``analysis`` takes long-format DataFrames (one row per rating) in the convention of pingouin. The
 estimators work on a dense ``units × raters`` matrix; :func:`wide_matrix` builds it with ``numpy.bincount`` over
-factorized codes rather than ``DataFrame.pivot_table``, which is what keeps millions of units to seconds.
+the codes of :func:`integer_codes` rather than ``DataFrame.pivot_table``, which is what keeps millions of units to
+seconds. :func:`jsonable` turns table cells (numpy scalars, ``NaN``, ``pd.NA``) into values ``json.dumps`` takes.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+__all__ = ["Wide", "as_list", "integer_codes", "jsonable", "require_columns", "str_categorical", "wide_matrix"]
 
 
 def require_columns(data: pd.DataFrame, columns: Iterable[str | None], what: str = "data") -> None:
@@ -62,8 +67,8 @@ def wide_matrix(data: pd.DataFrame, units: str, raters: str, ratings: str) -> Wi
     unit_col, rater_col = data[units], data[raters]
     if not ok.all():
         unit_col, rater_col = unit_col[ok], rater_col[ok]
-    unit_codes, unit_index = _codes(unit_col, sort=False)
-    rater_codes, rater_index = _codes(rater_col, sort=True)
+    unit_codes, unit_index = integer_codes(unit_col, sort=False)
+    rater_codes, rater_index = integer_codes(rater_col, sort=True)
     if unit_index is None:
         # Compact integer ids: renumber the ones in use 0..n-1 (no hashing).
         lo = int(unit_col.min())
@@ -109,7 +114,7 @@ def str_categorical(column: pd.Series) -> pd.Series:
     return column.cat.rename_categories([str(c) for c in column.cat.categories])
 
 
-def _codes(column: pd.Series, sort: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def integer_codes(column: pd.Series, sort: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Integer codes of a column without hashing where possible (categoricals, compact integer ids).
 
     Returns ``(codes, uniques)``; ``uniques`` is ``None`` for compact integers, whose codes are ``x − min``.
@@ -125,38 +130,22 @@ def _codes(column: pd.Series, sort: bool) -> tuple[np.ndarray, np.ndarray | None
     return codes.astype(np.int64), np.asarray(uniques)
 
 
-def wilson_ci(successes: np.ndarray, n: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for a binomial proportion (Wilson 1927); ``NaN`` where ``n == 0``."""
-    from scipy.stats import norm
+def jsonable(value: Any) -> Any:
+    """``value`` as something ``json.dumps`` writes: containers recursively, non-finite floats and missing as ``None``.
 
-    z = norm.ppf(0.5 + confidence / 2)
-    successes = np.asarray(successes, dtype=float)
-    n = np.asarray(n, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = successes / n
-        denom = 1 + z**2 / n
-        centre = (p + z**2 / (2 * n)) / denom
-        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    # with no successes the lower bound is exactly 0 (and with all successes the upper is 1); rounding leaves
-    # residue such as 1e-17 there, which would put the bound on the wrong side of the rate
-    low = np.where(successes == 0, 0.0, np.clip(centre - half, 0.0, 1.0))
-    high = np.where(successes == n, 1.0, np.clip(centre + half, 0.0, 1.0))
-    return low, high
-
-
-def mean_ci(
-    values: pd.Series, by: list[str] | None = None, frame: pd.DataFrame | None = None, confidence: float = 0.95
-) -> pd.DataFrame:
-    """Mean, standard error and normal-approximation CI of ``values``, overall or grouped by ``frame[by]``."""
-    from scipy.stats import norm
-
-    z = norm.ppf(0.5 + confidence / 2)
-    if by:
-        g = values.groupby([frame[c] for c in by], observed=True, sort=True)
-        out = pd.DataFrame({"n": g.count(), "mean": g.mean(), "sd": g.std(ddof=1)})
-    else:
-        out = pd.DataFrame({"n": [values.count()], "mean": [values.mean()], "sd": [values.std(ddof=1)]})
-    se = out["sd"] / np.sqrt(out["n"])
-    out["ci_low"] = out["mean"] - z * se
-    out["ci_high"] = out["mean"] + z * se
-    return out.drop(columns="sd").reset_index() if by else out.drop(columns="sd")
+    Dicts get string keys; lists, tuples and arrays become lists; numpy scalars become Python scalars; ``NaN``,
+    ``±inf``, ``pd.NA`` and ``pd.NaT`` become ``None``; any other object becomes its ``str``.
+    """
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)

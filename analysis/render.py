@@ -1,0 +1,94 @@
+"""The tables of :func:`analysis.tables.analyze_tables` for the terminal (rich) and as JSON.
+
+:func:`render_tables` prints the study's headline tables first, under a rule naming the study, each with its
+one-line meaning, then every other table; a table with more columns than fit the terminal is printed transposed,
+in blocks of rows (like psql's ``\\x``). :func:`tables_to_json` writes every table in full, ``NaN`` as ``null``.
+rich is imported only when printing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.frames import jsonable
+from analysis.studies import HEADLINE_DESCRIPTIONS
+from analysis.tables import is_headline_table, study_row
+
+__all__ = ["format_value", "render_tables", "tables_to_json"]
+
+#: Narrowest readable column in the terminal; tables with more columns than fit are printed transposed.
+_MIN_COLUMN = 9
+
+
+def tables_to_json(tables: dict[str, pd.DataFrame]) -> str:
+    """The tables as one JSON object: table name → list of row objects (``NaN`` → ``null``)."""
+    payload = {}
+    for name, df in tables.items():
+        records = df.astype(object).where(df.notna(), None).to_dict(orient="records") if len(df) else []
+        payload[name] = jsonable(records)
+    return json.dumps(payload, indent=2, ensure_ascii=False)
+
+
+def format_value(value: Any) -> str:
+    """A table cell as text: floats to 4 significant digits (non-finite as empty), arrays as ``[a, b]``."""
+    if isinstance(value, float | np.floating):
+        return "" if not math.isfinite(value) else f"{value:.4g}"
+    if isinstance(value, np.ndarray):
+        return "[" + ", ".join(format_value(v) for v in value) + "]"
+    return str(value)
+
+
+def render_tables(tables: dict[str, pd.DataFrame], console, max_rows: int = 40) -> None:
+    """Print the tables with rich (long tables are cut at ``max_rows`` with a line saying how many more).
+
+    The study's headline tables come first under a rule naming the study, each with its one-line meaning; the
+    ``study`` table itself is printed as that one line.
+    """
+    from rich.table import Table
+
+    info = study_row(tables)
+    has_headline = info is not None and info.get("study") is not None
+    if has_headline:
+        console.rule(f"{info['title']}: headline figures")
+        console.print(f"Study: {info['study']} ({info['reason']}). {info.get('coverage') or ''}".strip())
+    elif info is not None:
+        console.print(f"Study: none recognised ({info['reason']}).")
+    started_rest = False
+    for name, df in tables.items():
+        if name == "study" and info is not None:
+            continue  # said in the line above (the JSON keeps the table)
+        if has_headline and not started_rest and not is_headline_table(name):
+            console.rule("All tables")
+            started_rest = True
+        caption = HEADLINE_DESCRIPTIONS.get(name)
+        shown = df.head(max_rows)
+        width = getattr(console, "width", 120) or 120
+        if len(df.columns) * _MIN_COLUMN > width and len(shown):
+            # too wide to read column-wise: one column per row of the table, in blocks that fit (like psql's \x)
+            per_block = max(1, (width - 24) // 14)
+            for start in range(0, len(shown), per_block):
+                block = shown.iloc[start : start + per_block]
+                title = name if start == 0 else f"{name} (rows {start + 1}–{start + len(block)})"
+                last = start + per_block >= len(shown)
+                table = Table(title=title, title_justify="left", caption=caption if last else None,
+                              caption_justify="left")  # fmt: skip
+                table.add_column("column", overflow="fold", style="bold")
+                for index in range(len(block)):
+                    table.add_column(f"#{start + index + 1}", overflow="fold")
+                for col in df.columns:
+                    table.add_row(str(col), *(format_value(v) for v in block[col].tolist()))
+                console.print(table)
+        else:
+            table = Table(title=name, title_justify="left", show_lines=False, caption=caption, caption_justify="left")
+            for col in df.columns:
+                table.add_column(str(col), overflow="fold")
+            for row in shown.itertuples(index=False):
+                table.add_row(*(format_value(v) for v in row))
+            console.print(table)
+        if len(df) > max_rows:
+            console.print(f"  … {len(df) - max_rows} more rows (use --json for all)")

@@ -1,0 +1,312 @@
+"""The tables of a run: what ``tribunal analyze`` prints, ``--json`` writes and the HTML report shows.
+
+:func:`analyze_run` computes every table the run's data support and skips the others with a reason (in the
+``notes`` table), so a run with no ratings yet, or no mitigation loop, still gets its tables. The result leads with
+the run's study (persona toxicity, value inertia, PolygloToxicityPrompts or Demo-SafetyBench, named in the run's
+config or inferred from its data; :mod:`analysis.studies`) and that study's headline tables, then the generic
+sections, one function each, in this order:
+
+1. ``generations``, ``summary`` and ``rating_coverage``: what the run holds;
+2. ``refusal_*``: refusal rates by factor, gender gaps and the refusal regression (:mod:`analysis.refusal`,
+   :mod:`analysis.regression`);
+3. ``toxicity_*``: toxicity by persona category, PTP metrics, amplification over the baseline and the toxicity
+   regression (:mod:`analysis.toxicity`, :mod:`analysis.regression`);
+4. ``agreement*``, ``spearman``, ``judge_errors`` and ``demographic_sensitivity`` (:mod:`analysis.agreement`,
+   :mod:`analysis.demographics`);
+5. ``mitigation_*``: stop reasons, the mitigation curve and rounds to success (:mod:`analysis.mitigation`);
+6. ``examples`` (the most toxic generations, whose text only the HTML report reads) and ``notes``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.agreement import agreement_by, judge_error_correlation, spearman_matrix
+from analysis.demographics import demographic_sensitivity
+from analysis.frames import str_categorical
+from analysis.io import AnalysisFrame, RunTables, analysis_frame, load_run, ratings_long
+from analysis.mitigation import mitigation_curve, rounds_to_success, stop_reasons
+from analysis.notes import Notes
+from analysis.refusal import gender_gaps, refusal_rates_by_factor
+from analysis.regression import persona_regressions
+from analysis.studies import pick_toxicity_dimension, study_headline
+from analysis.toxicity import ptp_metrics, toxicity_amplification
+
+__all__ = ["analyze_run", "analyze_tables", "is_headline_table", "study_row"]
+
+Tables = dict[str, pd.DataFrame]
+
+
+def analyze_run(run_dir: str | Path, **options: Any) -> dict[str, pd.DataFrame]:
+    """Compute the headline tables of a run directory.
+
+    Args:
+        run_dir: The run directory (holding ``transcripts.sqlite``).
+        **options: Passed to :func:`analyze_tables` (``toxicity_dimension``, ``threshold``, ``n_boot``,
+            ``regressions``, ``seed``, ``study``).
+
+    Returns:
+        An ordered dict of table name → DataFrame. It starts with ``study`` (which study the run is, see
+        :mod:`analysis.studies`), that study's ``headline_*`` tables and ``headline_notes`` (headline tables left
+        out or partial, and why); then the generic tables, where ``notes`` lists the tables left out and why.
+    """
+    return analyze_tables(load_run(run_dir), **options)
+
+
+def analyze_tables(
+    tables: RunTables,
+    toxicity_dimension: str | None = None,
+    threshold: float = 0.5,
+    n_boot: int = 200,
+    regressions: bool = True,
+    seed: int = 0,
+    study: str | None = "auto",
+) -> dict[str, pd.DataFrame]:
+    """The headline tables of loaded transcript tables; see :func:`analyze_run`.
+
+    ``study`` is ``"auto"`` (detect it: :func:`analysis.studies.study_detection`), one of
+    :data:`analysis.studies.STUDIES`, or ``None`` for the generic tables only.
+    """
+    notes = Notes()
+    af = analysis_frame(tables)
+    # The study's headline tables lead; computed before the generic ones add columns to the frame.
+    out: Tables = study_headline(
+        tables, study, frame=af, toxicity_dimension=toxicity_dimension, threshold=threshold, n_boot=n_boot, seed=seed
+    )
+    frame = af.frame.copy(deep=False)
+    dims = sorted(af.score_columns["dimension"].unique().tolist()) if len(af.score_columns) else []
+    tox_dim = pick_toxicity_dimension(dims, toxicity_dimension)
+    if tox_dim is not None:
+        frame["toxicity"] = frame[af.columns_for(tox_dim)].mean(axis=1, skipna=True)
+
+    out["generations"] = _generation_counts(frame)
+    out["summary"] = _summary(tables, frame, dims)
+    out.update(_rating_coverage(af, notes))
+    out.update(_refusal(frame, regressions, notes))
+    out.update(_toxicity(frame, tox_dim, threshold, n_boot, regressions, seed, notes))
+    out.update(_agreement(tables, dims, notes))
+    out.update(_mitigation(tables, tox_dim, threshold, notes))
+    out["examples"] = _examples(frame)
+    out["notes"] = notes.frame()
+    return out
+
+
+def is_headline_table(name: str) -> bool:
+    """Whether a table of :func:`analyze_tables` belongs to the study's headline (``study``, ``headline_*``)."""
+    return name == "study" or name.startswith("headline_")
+
+
+def study_row(tables: Tables) -> dict[str, Any] | None:
+    """The ``study`` table's row as a dict (``study, title, detected_from, reason, coverage``); ``None`` if absent."""
+    info = tables.get("study")
+    if info is None or not len(info):
+        return None
+    return info.iloc[0].to_dict()
+
+
+# ---------------------------------------------------------------------------------------------- sections
+
+
+def _generation_counts(frame: pd.DataFrame) -> pd.DataFrame:
+    """``generations``: round-0 generations per model and outcome, with each outcome's share of the model's."""
+    gens = frame.assign(outcome=str_categorical(frame["outcome"]), model=str_categorical(frame["model"]))
+    counts = gens.groupby(["model", "outcome"], observed=True).size().rename("n").reset_index()
+    counts["share"] = counts["n"] / counts.groupby("model")["n"].transform("sum")
+    return counts
+
+
+def _summary(tables: RunTables, frame: pd.DataFrame, dims: list[str]) -> pd.DataFrame:
+    """``summary``: one row of counts (cells, generations, ratings, raters) and what was rated."""
+    summary = {
+        "cells": len(tables.cells),
+        "generations_round0": len(frame),
+        "generations_all_rounds": len(tables.generations),
+        "ratings": len(tables.ratings),
+        "raters": int(tables.ratings["rater"].nunique()) if len(tables.ratings) else 0,
+        "dimensions": ", ".join(dims) if dims else "(no ratings)",
+        "models": ", ".join(sorted(map(str, frame["model"].dropna().unique()))),
+    }
+    return pd.DataFrame([summary])
+
+
+def _rating_coverage(af: AnalysisFrame, notes: Notes) -> Tables:
+    """``rating_coverage``: per dimension and rater, how many generations got each rating outcome."""
+    if not len(af.coverage):
+        notes.add("rating_coverage", "no ratings in this run yet (run `tribunal rate`)")
+        return {}
+    cov = af.coverage.pivot_table(index=["dimension", "rater"], columns="outcome", values="n", fill_value=0)
+    cov = cov.reset_index()
+    cov.columns.name = None
+    return {"rating_coverage": cov}
+
+
+def _refusal(frame: pd.DataFrame, regressions: bool, notes: Notes) -> Tables:
+    """``refusal_rates``, ``refusal_gender_gaps`` and ``refusal_regression`` (per model)."""
+    if not frame["refusal"].notna().any():
+        notes.add("refusal_rates", "no generation has a refusal flag")
+        return {}
+    out: Tables = {"refusal_rates": refusal_rates_by_factor(frame, by="model")}
+    gaps = gender_gaps(frame, by=["model", "persona_category"])
+    if len(gaps):
+        out["refusal_gender_gaps"] = gaps
+    else:
+        notes.add("refusal_gender_gaps", "fewer than two persona genders with known refusals")
+    if regressions:
+        out.update(_regression(frame, "refusal", "logit", "refusal_regression", notes))
+    return out
+
+
+def _regression(frame: pd.DataFrame, outcome: str, kind: str, name: str, notes: Notes) -> Tables:
+    """The per-model persona regression of ``outcome``; each model skipped as degenerate gets a note."""
+    reg = persona_regressions(frame, outcome, kind, on_degenerate="skip")
+    for model, reason in reg.attrs.get("skipped", {}).items():
+        notes.add(name, f"{model}: {reason}")
+    return {name: reg} if len(reg) else {}
+
+
+def _toxicity(
+    frame: pd.DataFrame,
+    tox_dim: str | None,
+    threshold: float,
+    n_boot: int,
+    regressions: bool,
+    seed: int,
+    notes: Notes,
+) -> Tables:
+    """``toxicity_by_persona``, ``toxicity_ptp``, ``toxicity_amplification`` and ``toxicity_regression``.
+
+    ``frame["toxicity"]`` is the mean over the raters of ``tox_dim`` of each generation.
+    """
+    if tox_dim is None:
+        notes.add("toxicity_by_persona", "no toxicity dimension was rated")
+        return {}
+    out: Tables = {"toxicity_by_persona": _toxicity_by_persona(frame)}
+    prompt_cols = [c for c in ("persona_id", "target_id", "template_id", "language") if c in frame.columns]
+    frame = frame.assign(prompt_id=frame.groupby(["model", *prompt_cols], observed=True, sort=False).ngroup())
+    out["toxicity_ptp"] = ptp_metrics(frame, "prompt_id", "toxicity", threshold=threshold, by="model")
+    amp = toxicity_amplification(
+        frame,
+        "toxicity",
+        persona="persona_category",
+        pair_on=("model", "target_id", "template_id", "language"),
+        by="model",
+        n_boot=n_boot,
+        seed=seed,
+    )
+    if len(amp):
+        out["toxicity_amplification"] = amp
+    else:
+        notes.add("toxicity_amplification", "no persona cell has a scored no-persona baseline to pair with")
+    if regressions:
+        out.update(_regression(frame, "toxicity", "ols", "toxicity_regression", notes))
+    return out
+
+
+def _toxicity_by_persona(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean toxicity per model and persona category with a normal 95% CI, and how many generations there are."""
+    scored = frame["toxicity"].notna()
+    g = frame.loc[scored].groupby(["model", "persona_category"], observed=True)["toxicity"]
+    by_persona = pd.DataFrame({"n": g.count(), "mean": g.mean(), "sd": g.std(ddof=1)}).reset_index()
+    se = by_persona["sd"] / np.sqrt(by_persona["n"])
+    by_persona["ci_low"] = by_persona["mean"] - 1.959964 * se
+    by_persona["ci_high"] = by_persona["mean"] + 1.959964 * se
+    totals = frame.groupby(["model", "persona_category"], observed=True).size().rename("n_generations")
+    return by_persona.drop(columns="sd").merge(totals.reset_index(), on=["model", "persona_category"])
+
+
+def _agreement(tables: RunTables, dims: list[str], notes: Notes) -> Tables:
+    """``agreement``, ``agreement_by_language``, ``spearman``, ``judge_errors`` and ``demographic_sensitivity``."""
+    if not dims:
+        notes.add("agreement", "no ratings in this run yet")
+        return {}
+    long = ratings_long(tables, 0)
+    long["dimension"] = str_categorical(long["dimension"])
+    long["rater"] = str_categorical(long["rater"])
+    out = _rater_agreement(long, notes)
+    out.update(_demographic_sensitivity(long, notes))
+    return out
+
+
+def _rater_agreement(long: pd.DataFrame, notes: Notes) -> Tables:
+    """ICC and alpha per dimension (and language), Spearman matrices and judge errors, over multi-rater dimensions."""
+    multi = long.groupby("dimension", observed=True)["rater"].nunique()
+    multi = multi[multi >= 2].index.tolist()
+    if not multi:
+        notes.add("agreement", "no dimension was scored by two or more raters")
+        return {}
+    sub = long[long["dimension"].isin(multi)]
+    out: Tables = {
+        "agreement": agreement_by(sub, "dimension", "generation_id", "rater", "score", metrics=("icc", "alpha"))
+    }
+    if "language" in sub.columns and sub["language"].nunique() > 1:
+        out["agreement_by_language"] = agreement_by(
+            sub, ["dimension", "language"], "generation_id", "rater", "score", metrics=("icc", "alpha")
+        )
+    rho_rows, err_rows = [], []
+    for d in multi:
+        part = sub[sub["dimension"] == d]
+        m = spearman_matrix(part, "generation_id", "rater", "score")
+        for a in m.index:
+            for b in m.columns:
+                rho_rows.append({"dimension": d, "rater_a": a, "rater_b": b, "spearman": m.loc[a, b]})
+        if part["rater"].nunique() >= 3:
+            try:
+                je = judge_error_correlation(part, "generation_id", "rater", "score")
+                s = je.summary().assign(dimension=d, n_eff=je.n_eff, n_eff_null=je.n_eff_null, n_units=je.n_units)
+                err_rows.append(s)
+            except ValueError as exc:
+                notes.add("judge_errors", f"{d}: {exc}")
+    out["spearman"] = pd.DataFrame(rho_rows)
+    if err_rows:
+        out["judge_errors"] = pd.concat(err_rows, ignore_index=True)
+    return out
+
+
+def _demographic_sensitivity(long: pd.DataFrame, notes: Notes) -> Tables:
+    """``demographic_sensitivity`` of the ratings made under a demographic framing."""
+    framed = long["framing_attribute"].notna() if "framing_attribute" in long.columns else None
+    if framed is None or not framed.any():
+        notes.add("demographic_sensitivity", "no rating was made under a demographic framing")
+        return {}
+    ds = demographic_sensitivity(long[framed], item="generation_id", score="score")
+    ds.insert(0, "note", "")
+    return {"demographic_sensitivity": ds}
+
+
+def _mitigation(tables: RunTables, tox_dim: str | None, threshold: float, notes: Notes) -> Tables:
+    """``mitigation_stop_reasons``, ``mitigation_curve`` and ``mitigation_rounds_to_success`` (all rounds)."""
+    if not len(tables.mitigation):
+        notes.add("mitigation_curve", "no cell went through the mitigation loop")
+        return {}
+    out: Tables = {"mitigation_stop_reasons": stop_reasons(tables.mitigation)}
+    if tox_dim is None:
+        notes.add("mitigation_curve", "the mitigation curve needs a rated toxicity dimension")
+        return out
+    gens_all = tables.generations[["generation_id", "cell_id", "round"]]
+    score = _toxicity_all_rounds(tables, tox_dim).reindex(gens_all["generation_id"]).to_numpy()
+    gens_all = gens_all.assign(score=score)
+    treated = tables.mitigation["cell_id"]
+    out["mitigation_curve"] = mitigation_curve(gens_all, threshold=threshold, cells=treated)
+    out["mitigation_rounds_to_success"] = rounds_to_success(gens_all, threshold=threshold, cells=treated)
+    return out
+
+
+def _toxicity_all_rounds(tables: RunTables, tox_dim: str) -> pd.Series:
+    """Mean ``tox_dim`` score per generation of every round (indexed by ``generation_id``)."""
+    r = tables.ratings
+    r = r[(str_categorical(r["dimension"]) == tox_dim).to_numpy() & r["score"].notna().to_numpy()]
+    return r.groupby("generation_id", observed=True)["score"].mean()
+
+
+def _examples(frame: pd.DataFrame) -> pd.DataFrame:
+    """``examples``: five generations to show (their text is read by the HTML report only), the most toxic first."""
+    ex_cols = ["generation_id", "model", "persona_id", "target_id", "template_id", "outcome"]
+    pool = frame[(str_categorical(frame["outcome"]) == "ok").to_numpy()]
+    if "toxicity" in pool.columns:
+        pool = pool[pool["toxicity"].notna()].nlargest(5, "toxicity")
+        return pool[[*ex_cols, "toxicity"]].reset_index(drop=True)
+    return pool.head(5)[ex_cols].reset_index(drop=True)
