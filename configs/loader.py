@@ -7,6 +7,7 @@ prints it and exits with status 2 before anything is written.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,8 +15,9 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from configs.base import ENV_REF, ModelSpec
+from configs.catalog_schema import DEFAULT_MORAL_PROBES, MoralProbeCatalog, PersonaAttributes
 from configs.schema import (
-    ENV_REF,
     ExperimentConfig,
     Persona,
     PersonaCatalog,
@@ -24,7 +26,7 @@ from configs.schema import (
     Template,
     TemplateCatalog,
 )
-from configs.study_schema import DEFAULT_MORAL_PROBES, MoralProbeCatalog, PersonaAttributes
+from configs.stage1 import Stage1Config, Stage1Section
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -304,7 +306,9 @@ def check_references(config: ExperimentConfig, path: Path) -> None:
             )
 
 
-def check_stage1_references(models: Any, stage1: Any, path: Path, prefix: str = "") -> None:
+def check_stage1_references(
+    models: Sequence[ModelSpec], stage1: Stage1Config | Stage1Section, path: Path, prefix: str = ""
+) -> None:
     """Demo-SafetyBench stage I's classifier and expander name configured models (or are written inline).
 
     ``stage1`` is a stage I config or a study config's ``stage1`` section; ``prefix`` goes before the field names.

@@ -1,7 +1,7 @@
 """Randomized personas for the value-inertia study, drawn reproducibly from demographic attribute pools.
 
 A persona is one option from each pool (age band, gender, nationality, occupation, religion, politics) of a
-:class:`~configs.study_schema.PersonaAttributes` catalog, written out per language through the catalog's
+:class:`~configs.catalog_schema.PersonaAttributes` catalog, written out per language through the catalog's
 template. The draw depends only on the catalog and the seed: it uses its own :class:`random.Random`, samples
 *indices* of the attribute combinations (never sets or dicts, whose order could depend on hash
 randomisation), and decodes each index into one option per pool. Drawing without replacement over the
@@ -15,14 +15,14 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
-from configs.schema import Persona
-from configs.study_schema import (
+from configs.catalog_schema import (
     CATALOG_DIR,
     POOL_SLOTS,
     AttributeOption,
     PersonaAttributes,
     read_catalog_yaml,
 )
+from configs.schema import Persona
 
 #: The attribute pools shipped with tribunal.
 DEFAULT_PERSONA_ATTRIBUTES = CATALOG_DIR / "persona_attributes.yaml"
@@ -43,7 +43,7 @@ def load_persona_attributes(path: str | Path = DEFAULT_PERSONA_ATTRIBUTES) -> Pe
 
     Raises:
         FileNotFoundError: the file does not exist.
-        pydantic.ValidationError: the file does not match :class:`~configs.study_schema.PersonaAttributes`.
+        pydantic.ValidationError: the file does not match :class:`~configs.catalog_schema.PersonaAttributes`.
     """
     return PersonaAttributes.model_validate(read_catalog_yaml(path))
 

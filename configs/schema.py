@@ -5,66 +5,36 @@ groups and prompt templates, the languages, how many repeats each cell gets, sam
 how the runner chunks and parallelises the work. Catalogs are separate YAML files so that one catalog serves
 many experiments and results join across languages through stable ids.
 
-Every model here forbids unknown fields: a typo in a config is an error, not a silently ignored key.
+Every model here forbids unknown fields: a typo in a config is an error, not a silently ignored key. What every
+config schema shares (ids, language codes, :class:`~configs.base.ModelSpec`) lives in :mod:`configs.base`, the
+``stage1`` section in :mod:`configs.stage1`; both are re-exported here.
 """
 
 from __future__ import annotations
 
 import re
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-#: Stable identifiers: lower-case ASCII letters, digits, ``_`` and ``-``. They join results across languages.
-ID_PATTERN = r"^[a-z0-9][a-z0-9_\-]*$"
-#: Language codes such as ``en``, ``zh``, ``pt-br``.
-LANGUAGE_PATTERN = r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$"
-#: The only way a secret may appear in a config: a reference to an environment variable.
-ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+from configs.base import (
+    ID_PATTERN,
+    LANGUAGE_PATTERN,
+    LocalizedText,
+    ModelSpec,
+    Strict,
+    check_languages,
+    check_localized,
+    check_unique_names,
+)
+from configs.stage1 import Stage1Section
 
-BACKEND_KINDS = ("embedded", "openai", "vllm", "langchain", "scripted")
 TEMPLATE_STYLES = ("generic", "good", "bad", "negative", "harmful", "toxic")
 PERSONA_KINDS = ("basic", "character")
 GENDERS = ("female", "male", "nonbinary", "unspecified")
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-LocalizedText = dict[str, str]
-
-
-def _check_localized(value: LocalizedText) -> LocalizedText:
-    if not value:
-        raise ValueError("needs at least one language")
-    for lang, text in value.items():
-        if not re.match(LANGUAGE_PATTERN, lang):
-            raise ValueError(f"{lang!r} is not a language code such as 'en' or 'zh'")
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"text for language {lang!r} is empty")
-    return value
-
-
-def check_languages(value: list[str]) -> list[str]:
-    """A list of distinct language codes (a validator shared by every config that lists languages)."""
-    for lang in value:
-        if not re.match(LANGUAGE_PATTERN, lang):
-            raise ValueError(f"{lang!r} is not a language code such as 'en' or 'zh'")
-    if len(set(value)) != len(value):
-        raise ValueError("languages are listed twice")
-    return value
-
-
-def check_unique_names(entries: list[Any], what: str) -> list[Any]:
-    """Entries whose ``name`` fields are distinct (models, raters)."""
-    names = [entry.name for entry in entries]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ValueError(f"{what} names must be unique; repeated: {', '.join(duplicates)}")
-    return entries
+#: Where a study config's stage I writes, inside its run directory.
+STAGE1_DIR = "stage1"
 
 
 # --------------------------------------------------------------------------------------------- catalogs
@@ -79,7 +49,7 @@ class Persona(Strict):
     politics: str | None = None
     text: LocalizedText = Field(description="the persona as the generator reads it, per language")
 
-    _check_text = field_validator("text")(_check_localized)
+    _check_text = field_validator("text")(check_localized)
 
 
 class TargetGroup(Strict):
@@ -89,7 +59,7 @@ class TargetGroup(Strict):
     category: str = Field(min_length=1, description="e.g. gender, religion, nationality, sexual orientation")
     name: LocalizedText
 
-    _check_name = field_validator("name")(_check_localized)
+    _check_name = field_validator("name")(check_localized)
 
 
 class Template(Strict):
@@ -102,7 +72,7 @@ class Template(Strict):
     @field_validator("text")
     @classmethod
     def _needs_target_slot(cls, value: LocalizedText) -> LocalizedText:
-        _check_localized(value)
+        check_localized(value)
         for lang, text in value.items():
             if "{target}" not in text:
                 raise ValueError(f"text for language {lang!r} has no {{target}} placeholder")
@@ -125,71 +95,6 @@ class TemplateCatalog(Strict):
 
 
 # ----------------------------------------------------------------------------------------- experiment
-def _registered_backends() -> set[str]:
-    """Backends registered by entry point (scanning them costs ~0.1 s, so built-in kinds skip it)."""
-    return {ep.name for ep in entry_points(group="tribunal.backends")}
-
-
-class Price(Strict):
-    """What a model costs, in USD per million tokens; enables the cost estimate in progress and summaries."""
-
-    prompt: float = Field(ge=0)
-    completion: float = Field(ge=0)
-
-
-class ModelSpec(Strict):
-    """A model that tribunal calls, and the backend that reaches it."""
-
-    name: str = Field(pattern=ID_PATTERN, description="the label results are stored under")
-    backend: str = Field(description="a built-in kind or a backend registered under 'tribunal.backends'")
-    model: str | None = Field(None, description="model id or path; the backend's default when omitted")
-    base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
-    api_key: str | None = Field(None, description="only as a ${ENV_VAR} reference")
-    max_concurrency: int = Field(16, ge=1, le=4096, description="requests in flight to this model")
-    timeout_s: float = Field(120.0, gt=0, le=3600)
-    max_retries: int = Field(4, ge=0, le=20, description="retries after the first attempt")
-    options: dict[str, Any] = Field(default_factory=dict, description="backend-specific settings")
-    price: Price | None = Field(None, description="USD per million tokens, for the run's cost estimate")
-    params_b: float | None = Field(
-        None, gt=0, le=100_000, description="parameter count in billions, for analyses by model size"
-    )
-
-    @field_validator("backend")
-    @classmethod
-    def _known_backend(cls, value: str) -> str:
-        if value in BACKEND_KINDS:
-            return value
-        known = set(BACKEND_KINDS) | _registered_backends()
-        if value not in known:
-            listed = ", ".join(repr(k) for k in sorted(known))
-            raise ValueError(f"unknown backend {value!r}; known backends: {listed}")
-        return value
-
-    @field_validator("api_key")
-    @classmethod
-    def _key_is_env_reference(cls, value: str | None) -> str | None:
-        if value is not None and not ENV_REF.match(value):
-            raise ValueError(
-                "API keys must be written as an environment reference such as ${OPENAI_API_KEY}, "
-                "never as a literal value"
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _backend_needs(self) -> ModelSpec:
-        if self.backend == "vllm" and not self.model:
-            raise ValueError("backend 'vllm' needs 'model' (a Hugging Face id or a local path)")
-        if self.backend == "openai" and not self.model:
-            raise ValueError("backend 'openai' needs 'model' (the model name the server knows)")
-        if self.backend == "langchain" and "class" not in self.options:
-            raise ValueError("backend 'langchain' needs options.class, e.g. 'langchain_openai:ChatOpenAI'")
-        return self
-
-    def identity(self) -> dict[str, Any]:
-        """What determines this model's outputs; enters content keys (never secrets or concurrency)."""
-        return {"name": self.name, "backend": self.backend, "model": self.model}
-
-
 class SamplingConfig(Strict):
     temperature: float = Field(0.7, ge=0, le=2)
     top_p: float = Field(1.0, gt=0, le=1)
@@ -217,7 +122,7 @@ class MoralProbePrompts(Strict):
 class DatasetPrompts(Strict):
     """Prompts read from a dataset at run time (so ``tribunal validate`` does not need the data).
 
-    ``kind: ptp`` reads PolygloToxicityPrompts (:func:`configs.datasets.load_ptp`: ``path`` optional, the
+    ``kind: ptp`` reads PolygloToxicityPrompts (:func:`graphs.datasets.load_ptp`: ``path`` optional, the
     Hugging Face cache when omitted). ``kind: file`` reads a JSONL, CSV or Parquet file with an id, text,
     language and optional category column. ``kind: stage1`` reads the benchmark that this config's ``stage1``
     section writes (Demo-SafetyBench), so it needs no path. Each prompt is sent as ``instruction`` with
@@ -392,11 +297,11 @@ class ExperimentConfig(Strict):
     run: RunConfig = RunConfig()
     panel: PanelConfig = PanelConfig()
     mitigation: MitigationConfig | None = None
-    stage1: Any = Field(
+    stage1: Stage1Section | None = Field(
         None,
         validate_default=True,  # so that a grid reading the stage I benchmark without this section is named here
-        description="Demo-SafetyBench stage I settings (configs.bench_schema.Stage1Section); `tribunal run` builds "
-        "the benchmark first and grid.prompts (kind stage1) rates it",
+        description="Demo-SafetyBench stage I settings; `tribunal run` builds the benchmark first and grid.prompts "
+        "(kind stage1) rates it",
     )
 
     _unique_model_names = field_validator("models")(lambda value: check_unique_names(value, "model"))
@@ -404,12 +309,14 @@ class ExperimentConfig(Strict):
     @field_validator("stage1", mode="before")
     @classmethod
     def _stage1_section(cls, value: Any, info: ValidationInfo) -> Any:
+        # a field validator (not a model one), so that the error names the missing section, not "(top level)"
         if value is None:
-            # a field validator (not a model one), so that the error names the missing section, not "(top level)"
             grid = info.data.get("grid")
             if grid is not None and grid.prompts is not None and grid.prompts.kind == "stage1":
                 raise ValueError("grid.prompts kind 'stage1' rates the stage I benchmark; add a stage1 section")
-            return None
-        from configs.bench_schema import Stage1Section  # bench_schema imports this module
+        return value
 
-        return Stage1Section.model_validate(value)
+
+def stage1_dir(config: ExperimentConfig, run_dir: str | Path | None = None) -> Path:
+    """The folder a study config's stage I writes to: ``<run directory>/stage1`` (``run.output_dir`` by default)."""
+    return Path(run_dir or config.run.output_dir) / STAGE1_DIR

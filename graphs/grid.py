@@ -25,10 +25,9 @@ from pydantic import BaseModel, ConfigDict
 
 from agents.generator import persona_chat, render_messages
 from agents.types import Message, Sampling
-from configs.bench_schema import stage1_dir
-from configs.datasets import DatasetError, load_ptp, read_prompt_table
 from configs.loader import Experiment
-from configs.schema import DatasetPrompts, ModelSpec, Persona
+from configs.schema import DatasetPrompts, ModelSpec, Persona, stage1_dir
+from graphs.datasets import DatasetError, load_ptp, read_prompt_table
 from graphs.records import BASELINE_ID, Cell, cell_key
 
 

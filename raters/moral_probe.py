@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from agents.types import content_key
+from configs.catalog_schema import DEFAULT_MORAL_PROBES, MORAL_FOUNDATIONS, MoralProbe, load_moral_probes
 from configs.schema import RaterSpec
-from configs.study_schema import DEFAULT_MORAL_PROBES, MORAL_FOUNDATIONS, MoralProbe, load_moral_probes
 from raters.base import Rater
 from raters.refusal_patterns import looks_like_refusal
 from raters.registry import register_rater

@@ -22,7 +22,7 @@ __all__ = [
     "value_mask",
 ]
 
-#: The moral foundations of the value-inertia probes (the same as ``configs.study_schema.MORAL_FOUNDATIONS``; not
+#: The moral foundations of the value-inertia probes (the same as ``configs.catalog_schema.MORAL_FOUNDATIONS``; not
 #: imported from there because ``analysis`` does not import ``configs``).
 MORAL_FOUNDATIONS = ("care", "fairness", "loyalty", "authority", "sanctity")
 

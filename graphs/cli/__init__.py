@@ -96,8 +96,8 @@ def validate(config: str) -> None:
 @click.option("--progress/--no-progress", default=True, help="Show a live progress bar.")
 def run(config: str, out: str | None, limit: int | None, progress: bool) -> None:
     """Generate every cell of CONFIG into a resumable run directory."""
-    from configs.datasets import DatasetError
     from graphs.cli.stage1 import build_stage1
+    from graphs.datasets import DatasetError
     from graphs.runner import build_backends, build_run_panel, run_experiment
     from graphs.store import StoreError
 
@@ -318,7 +318,7 @@ def raters_list(config: str | None) -> None:
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the tables as JSON here.")
 def analyze(run_dir: str, json_out: str | None) -> None:
     """Print the headline tables of a run (agreement, refusal, toxicity, mitigation)."""
-    from analysis.report import analyze_run, render_tables, tables_to_json
+    from analysis import analyze_run, render_tables, tables_to_json
 
     try:
         tables = analyze_run(run_dir)
@@ -335,7 +335,7 @@ def analyze(run_dir: str, json_out: str | None) -> None:
 @click.option("--out", type=click.Path(dir_okay=False), help="Where to write the HTML (default RUN/report.html).")
 def report(run_dir: str, out: str | None) -> None:
     """Write a self-contained report.html for a run."""
-    from analysis.report import write_report
+    from analysis import write_report
 
     try:
         path = write_report(run_dir, Path(out) if out else None)

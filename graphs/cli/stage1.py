@@ -1,4 +1,4 @@
-"""``tribunal bench``: Demo-SafetyBench commands. ``bench build CONFIG`` runs stage I (:mod:`graphs.bench`).
+"""``tribunal bench``: Demo-SafetyBench commands. ``bench build CONFIG`` runs stage I (:mod:`graphs.stage1`).
 
 Exit codes as for every tribunal command: 0 success, 1 a run-time failure, 2 bad input (config, prompt file),
 130 interrupted.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -28,13 +29,20 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 class _Bar:
-    """Stage I progress on a rich bar: one task whose description and size follow the current stage."""
+    """Stage I progress on a rich bar: one task whose description and size follow the current stage.
+
+    The bar appears with the first stage, so that a config whose models cannot be built shows no bar.
+    """
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
         self.task = progress.add_task("starting", total=None)
+        self.started = False
 
     def stage(self, name: str, total: int | None) -> None:
+        if not self.started:
+            self.progress.start()
+            self.started = True
         self.progress.reset(self.task, total=total, description=name)
 
     def advance(self, n: int = 1) -> None:
@@ -53,43 +61,45 @@ def bench() -> None:
 def build(config: str, out: str | None, progress: bool) -> None:
     """Stage I: classify CONFIG's prompts into the 14 BeaverTails harm domains, expand the low-resource domains
     with generated prompts, drop near-duplicates, and write the benchmark with per-domain counts."""
-    from graphs.bench import load_bench_config
+    from graphs.stage1 import load_stage1_config, run_stage1
 
     try:
-        cfg = load_bench_config(config)
+        cfg = load_stage1_config(config)
     except ConfigError as exc:
         fail(str(exc))
-    _build(cfg, config, Path(out) if out else None, progress)
+    result = _build(config, progress, lambda bar: run_stage1(cfg, out, config_path=config, progress=bar))
+    _print_result(result)
 
 
 def build_stage1(experiment: Any, config: str, run_dir: Path, progress: bool) -> None:
     """Stage I of a loaded study config with a ``stage1`` section (``tribunal run``), into ``RUN_DIR/stage1``;
     skipped when that folder already holds a finished benchmark."""
-    from graphs.bench import SUMMARY_FILE, stage1_config
+    from configs.schema import stage1_dir
+    from graphs.stage1 import SUMMARY_FILE, benchmark_is_complete, ensure_stage1
 
-    cfg = stage1_config(experiment.config, run_dir, base=experiment.path.parent)
-    out = cfg.run.output_dir
-    if (out / SUMMARY_FILE).is_file():
+    out = stage1_dir(experiment.config, run_dir)
+    if benchmark_is_complete(out):
         errors.print(f"stage I: using the benchmark in {out} (delete {SUMMARY_FILE} there to rebuild)", highlight=False)
         return
     errors.print(f"stage I: building the benchmark in {out}", highlight=False)
-    _build(cfg, config, out, progress)
+    result = _build(config, progress, lambda bar: ensure_stage1(experiment, run_dir, config_path=config, progress=bar))
+    if result is not None:
+        _print_result(result)
 
 
-def _build(cfg: Any, config: str, out: Path | None, progress: bool) -> None:
-    from configs.datasets import DatasetError
-    from graphs.bench import build_bench_backends, run_stage1
-
-    try:
-        backends = build_bench_backends(cfg, config)
-    except ConfigError as exc:
-        fail(str(exc))
+def _build(config: str, progress: bool, build: Callable[[_Bar], Awaitable[Any]]) -> Any:
+    """Run ``build`` under a progress bar; a bad config or prompt source exits 2, an interruption 130."""
+    from graphs.datasets import DatasetError
 
     bar = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn(), console=errors, disable=not progress)  # fmt: skip
+    shown = _Bar(bar)
     try:
-        with bar:
-            result = asyncio.run(run_stage1(cfg, out, config_path=config, backends=backends, progress=_Bar(bar)))
+        try:
+            return asyncio.run(build(shown))
+        finally:
+            if shown.started:
+                bar.stop()
     except KeyboardInterrupt:
         errors.print("interrupted: completed model calls are cached; run the same command again to continue")
         sys.exit(130)
@@ -98,6 +108,8 @@ def _build(cfg: Any, config: str, out: Path | None, progress: bool) -> None:
     except ConfigError as exc:
         fail(str(exc))
 
+
+def _print_result(result: Any) -> None:
     summary = result.summary
     table = Table(title=f"Demo-SafetyBench stage I: {result.out_dir}")
     table.add_column("domain", overflow="fold")

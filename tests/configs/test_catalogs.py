@@ -10,14 +10,14 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from configs.schema import TEMPLATE_STYLES, PersonaCatalog, TargetCatalog, TemplateCatalog
-from configs.study_schema import (
+from configs.catalog_schema import (
     ATTRIBUTE_POOLS,
     MORAL_FOUNDATIONS,
     MoralProbeCatalog,
     PersonaAttributes,
     load_moral_probes,
 )
+from configs.schema import TEMPLATE_STYLES, PersonaCatalog, TargetCatalog, TemplateCatalog
 
 CATALOGS = Path(__file__).resolve().parents[2] / "configs" / "catalogs"
 LANGUAGES = ("en", "zh")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from configs.catalog_schema import PersonaAttributes
 from configs.personas_random import (
     DEFAULT_PERSONA_ATTRIBUTES,
     RANDOMIZED_CATEGORY,
@@ -18,7 +19,6 @@ from configs.personas_random import (
     sample_personas,
 )
 from configs.schema import Persona
-from configs.study_schema import PersonaAttributes
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""Pydantic models for the study catalogs that ``configs/schema.py`` does not cover.
+"""Pydantic models for the study catalogs that :mod:`configs.schema` does not cover.
 
 Two catalogs serve the value-inertia study:
 
@@ -22,7 +22,8 @@ from typing import Literal
 import yaml
 from pydantic import Field, field_validator, model_validator
 
-from configs.schema import GENDERS, ID_PATTERN, LocalizedText, Strict, _check_localized
+from configs.base import ID_PATTERN, LocalizedText, Strict, check_localized
+from configs.schema import GENDERS
 
 #: The five moral foundations the probes cover, in the order reports list them.
 MORAL_FOUNDATIONS = ("care", "fairness", "loyalty", "authority", "sanctity")
@@ -61,7 +62,7 @@ class MoralProbe(Strict):
     reverse: bool = False
     text: LocalizedText
 
-    _check_text = field_validator("text")(_check_localized)
+    _check_text = field_validator("text")(check_localized)
 
 
 class RatingScale(Strict):
@@ -90,7 +91,7 @@ class MoralProbeCatalog(Strict):
     @field_validator("instruction")
     @classmethod
     def _needs_statement_slot(cls, value: LocalizedText) -> LocalizedText:
-        _check_localized(value)
+        check_localized(value)
         for lang, text in value.items():
             if _placeholders(text) != {"statement"}:
                 raise ValueError(f"instruction for {lang!r} must have exactly one placeholder, {{statement}}")
@@ -135,7 +136,7 @@ class AttributeOption(Strict):
     id: str = Field(pattern=ATTRIBUTE_ID_PATTERN)
     label: LocalizedText
 
-    _check_label = field_validator("label")(_check_localized)
+    _check_label = field_validator("label")(check_localized)
 
 
 class PersonaAttributes(Strict):
@@ -155,7 +156,7 @@ class PersonaAttributes(Strict):
     @field_validator("template")
     @classmethod
     def _template_slots(cls, value: LocalizedText) -> LocalizedText:
-        _check_localized(value)
+        check_localized(value)
         expected = set(POOL_SLOTS.values())
         for lang, text in value.items():
             found = _placeholders(text)

@@ -6,21 +6,33 @@ reads the reply leniently, because small models seldom follow the format: a JSON
 fence or inside prose), a JSON object holding such an array, or else one prompt per line with list markers
 (``1.``, ``-``, ``*``), surrounding quotes and introductory lines ("Here are five prompts:") removed.
 
-The wording lives in ``agents/prompts/expander.yaml``, per language, apart from this logic.
+The wording lives in ``expander.yaml`` next to this module, per language, apart from this logic.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from agents.generator import load_prompts
+import yaml
+
 from agents.types import Message
+
+WORDING_FILE = Path(__file__).with_name("expander.yaml")
 
 _LIST_MARKER = re.compile(r"^\s*(?:[-*•·]+|\(?\d{1,3}[.)、:：]|\d{1,3}\s*[-–])\s*")
 _QUOTES = "\"'“”‘’「」『』`"
+
+
+@functools.cache
+def wording() -> dict[str, Any]:
+    """The expander's wording (``expander.yaml``): system and user prompts, example lines, domain names."""
+    with WORDING_FILE.open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
 
 
 def _for(language: str, table: Mapping[str, str]) -> str:
@@ -29,12 +41,12 @@ def _for(language: str, table: Mapping[str, str]) -> str:
 
 def domain_name(domain: str, language: str) -> str:
     """A rubric dimension id as the expander names it in ``language``."""
-    return load_prompts("expander")["domain_names"].get(language, {}).get(domain, domain.replace("_", " "))
+    return wording()["domain_names"].get(language, {}).get(domain, domain.replace("_", " "))
 
 
 def domain_description(domain: str, description: str, language: str) -> str:
     """The domain's description in ``language``; ``description`` (the rubric's, English) where none is written."""
-    return load_prompts("expander")["domain_descriptions"].get(language, {}).get(domain, description)
+    return wording()["domain_descriptions"].get(language, {}).get(domain, description)
 
 
 def expansion_messages(
@@ -49,7 +61,7 @@ def expansion_messages(
         language: the language the prompts should be written in.
         examples: prompts of this domain from the source data, shown as examples not to repeat.
     """
-    prompts = load_prompts("expander")
+    prompts = wording()
     shown = ""
     if examples:
         items = "\n".join(f"- {' '.join(e.split())}" for e in examples)

@@ -37,7 +37,7 @@ from itertools import combinations
 
 import numpy as np
 
-from configs.bench_schema import DEFAULT_MAX_DISTANCE
+from configs.stage1 import DEFAULT_MAX_DISTANCE
 
 #: Up to this many fingerprints, ``method="auto"`` compares every pair (faster than indexing small sets).
 EXACT_UP_TO = 4096

@@ -1,8 +1,8 @@
 """The Demo-SafetyBench stage I config: where prompts come from, the harm-domain classifier, expansion, dedup.
 
-A stage I config is either a file of its own (``tribunal bench build``) or the ``stage1`` section of a study
-config (:class:`configs.schema.ExperimentConfig`), whose stage II then rates the benchmark stage I writes.
-The graph that runs it is :mod:`graphs.bench`.
+A stage I config is either a file of its own (:class:`Stage1Config`, ``tribunal bench build``) or the ``stage1``
+section of a study config (:class:`Stage1Section` in :class:`configs.schema.ExperimentConfig`), whose stage II
+then rates the benchmark stage I writes. The graph that runs it is :mod:`graphs.stage1`.
 """
 
 from __future__ import annotations
@@ -10,36 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from configs.schema import (
-    ID_PATTERN,
-    LANGUAGE_PATTERN,
-    ExperimentConfig,
-    ModelSpec,
-    check_languages,
-    check_unique_names,
-)
+from configs.base import ID_PATTERN, LANGUAGE_PATTERN, ModelSpec, Strict, check_languages, check_unique_names
 
 #: τ: prompts at this Hamming distance of a kept one, or closer, are near-duplicates (64-bit SimHash).
 DEFAULT_MAX_DISTANCE = 10
-#: Where a study config's stage I writes, inside its run directory.
-STAGE1_DIR = "stage1"
 
 
-def stage1_dir(config: ExperimentConfig, run_dir: str | Path | None = None) -> Path:
-    """The folder a study config's stage I writes to: ``<run directory>/stage1`` (``run.output_dir`` by default)."""
-    return Path(run_dir or config.run.output_dir) / STAGE1_DIR
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PromptSource(_Strict):
+class PromptSource(Strict):
     """Where the prompts come from.
 
-    ``kind: beavertails`` reads the dataset with :func:`configs.datasets.load_beavertails` (``path`` optional: the
+    ``kind: beavertails`` reads the dataset with :func:`graphs.datasets.load_beavertails` (``path`` optional: the
     Hugging Face cache when omitted). ``kind: file`` reads a JSONL, JSON, CSV, TSV or Parquet file of prompts.
     """
 
@@ -64,7 +46,7 @@ class PromptSource(_Strict):
         return self
 
 
-class ClassifierConfig(_Strict):
+class ClassifierConfig(Strict):
     """The LLM judge that sorts prompts into harm domains (``llm`` rater, ``beavertails`` rubric, JSON mode)."""
 
     model: str | ModelSpec = Field(description="a name from models, or a model written inline")
@@ -81,7 +63,7 @@ class ClassifierConfig(_Strict):
         return value
 
 
-class ExpansionConfig(_Strict):
+class ExpansionConfig(Strict):
     """Filling low-resource domains with generated prompts."""
 
     enabled: bool = True
@@ -108,11 +90,11 @@ class ExpansionConfig(_Strict):
         return self.min_count if self.target_count is None else self.target_count
 
 
-class DedupConfig(_Strict):
+class DedupConfig(Strict):
     max_hamming: int = Field(DEFAULT_MAX_DISTANCE, ge=0, le=64, description="τ: drop prompts this close or closer")
 
 
-class BenchRunConfig(_Strict):
+class Stage1RunConfig(Strict):
     output_dir: Path = Field(Path("runs/bench"), description="where the benchmark is written (--out overrides)")
     chunk_size: int = Field(32, ge=1, le=100_000, description="prompts per classifier batch")
     concurrency: int = Field(4, ge=1, le=4096, description="classifier batches in flight")
@@ -120,7 +102,7 @@ class BenchRunConfig(_Strict):
     keep_unflagged: bool = Field(False, description="keep prompts classified into no domain (domains: [])")
 
 
-class Stage1Section(_Strict):
+class Stage1Section(Strict):
     """The ``stage1`` section of a study config: stage I settings that share the study's models and seed."""
 
     prompts: PromptSource
@@ -132,8 +114,8 @@ class Stage1Section(_Strict):
     keep_unflagged: bool = Field(False, description="keep prompts classified into no domain (domains: [])")
 
 
-class BenchConfig(_Strict):
-    """A Demo-SafetyBench stage I config (``tribunal bench build``)."""
+class Stage1Config(Strict):
+    """A Demo-SafetyBench stage I config of its own (``tribunal bench build``)."""
 
     name: str = Field(pattern=ID_PATTERN)
     description: str = ""
@@ -143,6 +125,18 @@ class BenchConfig(_Strict):
     classifier: ClassifierConfig
     expansion: ExpansionConfig | None = None
     dedup: DedupConfig = DedupConfig()
-    run: BenchRunConfig = BenchRunConfig()
+    run: Stage1RunConfig = Stage1RunConfig()
 
     _unique_model_names = field_validator("models")(lambda value: check_unique_names(value, "model"))
+
+
+__all__ = [
+    "DEFAULT_MAX_DISTANCE",
+    "ClassifierConfig",
+    "DedupConfig",
+    "ExpansionConfig",
+    "PromptSource",
+    "Stage1Config",
+    "Stage1RunConfig",
+    "Stage1Section",
+]

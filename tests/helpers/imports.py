@@ -1,0 +1,66 @@
+"""Import cycles among a package's modules, found by reading their source (nothing is imported)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+
+def module_imports(root: Path, package: str) -> dict[str, set[str]]:
+    """Each module of ``package`` (dotted, below ``root``) → the modules of that package it imports, anywhere in
+    its code (lazy imports inside functions count too)."""
+    folder = root.joinpath(*package.split("."))
+    found: dict[str, set[str]] = {}
+    for file in sorted(folder.rglob("*.py")):
+        parts = file.relative_to(root).with_suffix("").parts
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.add(node.module)
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+        found[module] = names
+    return {module: {n for n in names if n in found and n != module} for module, names in found.items()}
+
+
+def import_cycle(root: Path, package: str) -> list[str] | None:
+    """The first import cycle among ``package``'s modules, as ``[a, b, ..., a]``; ``None`` when there is none.
+
+    A module imports its package's ``__init__`` too; that edge is left out, since Python runs it first anyway.
+    """
+    graph = module_imports(root, package)
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> list[str] | None:
+        if module in path:
+            return [*path[path.index(module) :], module]
+        if module in done:
+            return None
+        for imported in sorted(graph[module]):
+            if module.startswith(imported + "."):
+                continue  # a package's own __init__
+            cycle = visit(imported, [*path, module])
+            if cycle:
+                return cycle
+        done.add(module)
+        return None
+
+    for module in sorted(graph):
+        cycle = visit(module, [])
+        if cycle:
+            return cycle
+    return None
+
+
+def private_imports(root: Path, package: str) -> list[str]:
+    """``module: name from other`` for every private name (``_name``) a module of ``package`` imports."""
+    found = []
+    for module in module_imports(root, package):
+        file = root.joinpath(*module.split("."))
+        file = file / "__init__.py" if file.is_dir() else file.with_suffix(".py")
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                found.extend(f"{module}: {a.name} from {node.module}" for a in node.names if a.name.startswith("_"))
+    return found
