@@ -9,13 +9,12 @@ their JSON text.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from graphs.records import STORE_FILENAME
+from graphs.files import atomic_write
+from graphs.tables import STORE_FILENAME
 
 EXPORTED_TABLES = ("cells", "generations", "ratings", "aggregates", "critiques", "mitigation", "runs")
 FORMATS = ("parquet", "jsonl")
@@ -29,17 +28,6 @@ def _rows(db: sqlite3.Connection, table: str) -> tuple[list[str], list[tuple]]:
     cursor = db.execute(f"SELECT * FROM {table}")  # table names come from EXPORTED_TABLES only
     columns = [d[0] for d in cursor.description]
     return columns, cursor.fetchall()
-
-
-def _write_atomic(path: Path, write) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(handle)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def export_run(
@@ -82,7 +70,7 @@ def export_run(
             if fmt == "parquet":
                 arrays = {name: [row[i] for row in rows] for i, name in enumerate(columns)}
                 arrow_table = pa.table(arrays) if rows else pa.table({name: pa.array([]) for name in columns})
-                _write_atomic(path, lambda tmp, t=arrow_table: pq.write_table(t, tmp))
+                atomic_write(path, lambda tmp, t=arrow_table: pq.write_table(t, tmp))
             else:
 
                 def write_jsonl(tmp: Path, columns=columns, rows=rows) -> None:
@@ -91,6 +79,6 @@ def export_run(
                             stream.write(json.dumps(dict(zip(columns, row, strict=True)), ensure_ascii=False))
                             stream.write("\n")
 
-                _write_atomic(path, write_jsonl)
+                atomic_write(path, write_jsonl)
             written.append(path)
     return written

@@ -5,25 +5,25 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` as UTF-8 (newlines as given), replacing any file there in one step.
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
+    """Have ``write`` fill a temporary file beside ``path``, then put it at ``path`` in one step.
 
-    The text goes to a temporary file in the same folder (``.<name>-….tmp``), which is renamed over ``path``
-    (``os.replace``, atomic on POSIX and Windows); on any failure the temporary file is removed and ``path`` is
-    left as it was.
+    The temporary file is in the same folder (``.<name>-….tmp``) and renamed over ``path`` (``os.replace``,
+    atomic on POSIX and Windows); on any failure it is removed and ``path`` is left as it was.
 
     Args:
         path: the file to write; its folder must exist.
-        text: the whole content.
+        write: writes the whole content to the path it is given (a Parquet writer, say).
     """
     path = Path(path)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    os.close(handle)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
+        write(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -31,4 +31,9 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         raise
 
 
-__all__ = ["atomic_write_text"]
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` as UTF-8 (newlines as given) with :func:`atomic_write`."""
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8", newline=""))
+
+
+__all__ = ["atomic_write", "atomic_write_text"]

@@ -270,3 +270,28 @@ def count_cells(experiment: Experiment, prompts: Sequence[GridPrompt] | None = N
     else:
         questions = len(prompts if prompts is not None else load_grid_prompts(experiment))
     return cells_per_question(experiment) * questions
+
+
+def describe_grid(experiment: Experiment) -> str:
+    """One line saying what the experiment's grid holds and how many cells it expands to (``tribunal validate``);
+    a prompt-source grid read at run time is counted per prompt."""
+    config = experiment.config
+    personas = f"{len(experiment.personas)} persona(s){' + baseline' if config.grid.baseline else ''}"
+    source = config.grid.prompts
+    repeats = f"{config.grid.repeats} repeat(s)"
+    if source is None:
+        shape = (
+            f"{len(experiment.targets)} target group(s), {len(experiment.templates)} template(s), "
+            f"{len(config.grid.languages)} language(s), {repeats} → {count_cells(experiment)} cells"
+        )
+    elif source.kind == "moral_probes":
+        assert experiment.probes is not None, "load_experiment loads the probe catalog"
+        shape = (
+            f"{len(experiment.probes.probes)} moral probe(s) × {len(config.grid.languages)} language(s), "
+            f"{repeats} → {count_cells(experiment)} cells"
+        )
+    else:
+        where = "the stage I benchmark" if source.kind == "stage1" else f"{source.kind} prompts"
+        shape = f"{where} (read at run time), {repeats} → {cells_per_question(experiment)} cells per prompt"
+    stage1 = " Stage I (Demo-SafetyBench) runs first." if config.stage1 is not None else ""
+    return f"{len(config.models)} model(s), {personas}, {shape}.{stage1}"

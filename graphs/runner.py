@@ -15,9 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import signal
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -30,12 +28,15 @@ import yaml
 from agents.base import Backend, create_backend
 from agents.cached import CachedBackend
 from configs.loader import ConfigError, Experiment, read_yaml, validate_as
-from configs.schema import ExperimentConfig
+from configs.schema import ExperimentConfig, stage1_dir
+from graphs.datasets import DatasetError
 from graphs.experiment import build_experiment_graph
+from graphs.files import atomic_write_text
 from graphs.grid import expand_grid, load_grid_prompts, sampling_of
 from graphs.judging import build_judging_graph, item_for
 from graphs.mitigation import Mitigation
 from graphs.records import CONFIG_FILENAME, STORE_FILENAME, Cell
+from graphs.stage1 import Stage1Progress, Stage1Result, benchmark_is_complete, ensure_stage1
 from graphs.store import StoreError, TranscriptStore
 from raters.panel import Panel, PanelError, build_panel
 from raters.types import Rating
@@ -112,10 +113,22 @@ def build_run_panel(
 def write_config_snapshot(run_dir: Path, experiment: Experiment) -> None:
     """Write the resolved config atomically (API keys stay ``${ENV}`` references)."""
     text = yaml.safe_dump(experiment.snapshot(), allow_unicode=True, sort_keys=False)
-    handle, tmp = tempfile.mkstemp(dir=run_dir, prefix=".config-", suffix=".yaml")
-    with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        stream.write(text)
-    os.replace(tmp, run_dir / CONFIG_FILENAME)
+    atomic_write_text(run_dir / CONFIG_FILENAME, text)
+
+
+async def _stage1(
+    experiment: Experiment,
+    run_dir: Path,
+    progress: Stage1Progress | None,
+    on_done: Callable[[Stage1Result, bool], None] | None,
+) -> None:
+    reused = benchmark_is_complete(stage1_dir(experiment.config, run_dir))
+    try:
+        result = await ensure_stage1(experiment, run_dir, progress=progress)
+    except DatasetError as exc:
+        raise ConfigError(experiment.path, "stage1.prompts", str(exc)) from None
+    if on_done is not None and result is not None:
+        on_done(result, reused)
 
 
 def _chunks(cells: Sequence[Cell], size: int) -> list[list[Cell]]:
@@ -133,8 +146,13 @@ async def run_experiment(
     on_progress: ProgressCallback | None = None,
     panel: Panel | None = None,
     mitigation: Mitigation | None = None,
+    stage1_progress: Stage1Progress | None = None,
+    on_stage1: Callable[[Stage1Result, bool], None] | None = None,
 ) -> RunSummary:
     """Generate every cell of ``experiment`` not yet in ``run_dir`` and judge the replies with the panel.
+
+    A study config with a ``stage1`` section (Demo-SafetyBench) builds its benchmark into ``RUN_DIR/stage1``
+    first, unless a finished one is there (:func:`graphs.stage1.ensure_stage1`); its grid then asks those prompts.
 
     Args:
         experiment: a loaded experiment.
@@ -145,15 +163,20 @@ async def run_experiment(
         on_progress: called with the number of cells finished after each chunk.
         panel: a prebuilt panel; built from the config's ``panel`` section when omitted.
         mitigation: a prebuilt loop; built from the config's ``mitigation`` section when omitted.
+        stage1_progress: receives stage I's stages and advances (logged at INFO when omitted).
+        on_stage1: called with stage I's result and whether it was already built, before the first cell.
 
     Returns:
         The run summary, also stored in the ``runs`` table.
 
     Raises:
         DatasetError: the grid's prompts cannot be read (before anything is written).
+        ConfigError: stage I's prompts cannot be read, or one of its models cannot be built.
     """
     config = experiment.config
     run_dir = Path(run_dir or config.run.output_dir)
+    if config.stage1 is not None:
+        await _stage1(experiment, run_dir, stage1_progress, on_stage1)
     prompts = load_grid_prompts(experiment, run_dir) if config.grid.prompts is not None else None
     cells = list(expand_grid(experiment, prompts))
     if limit is not None:

@@ -13,21 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import sys
 from pathlib import Path
-from typing import NoReturn
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-console = Console()
-errors = Console(stderr=True)
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {message.replace('[', chr(92) + '[')}", highlight=False, soft_wrap=True)
-    sys.exit(code)
+from graphs.cli.console import console, fail
 
 
 def _score(value: float | None) -> str:
@@ -63,9 +54,9 @@ def injection(config: str, rater_name: str, texts: str | None, moved_at: float, 
         backends = judge_backends(experiment.config, experiment.path)
         panel = build_run_panel(experiment.config, backends, experiment.path, [rater_name])
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except (ValueError, KeyError, TypeError) as exc:
-        _fail(f"{config}: panel.raters: {exc}")
+        fail(f"{config}: panel.raters: {exc}")
     rater = panel.raters[0]
     entries = load_injection_texts(texts)
 
@@ -100,4 +91,4 @@ def injection(config: str, rater_name: str, texts: str | None, moved_at: float, 
     if json_out:
         Path(json_out).write_text(json.dumps(report.as_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
     if summary["scored"] == 0:
-        _fail(f"{rater_name}: no text was scored both clean and injected; is the judge reachable?", code=1)
+        fail(f"{rater_name}: no text was scored both clean and injected; is the judge reachable?", code=1)

@@ -9,29 +9,21 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Table
 
 from configs.loader import ConfigError
-
-console = Console()
-errors = Console(stderr=True)
+from graphs.cli.console import console, errors, fail, progress_bar
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {message.replace('[', chr(92) + '[')}", highlight=False, soft_wrap=True)
-    sys.exit(code)
-
-
-class _Bar:
+class Stage1Bar:
     """Stage I progress on a rich bar: one task whose description and size follow the current stage.
 
-    The bar appears with the first stage, so that a config whose models cannot be built shows no bar.
+    The bar appears with the first stage, so that a config whose models cannot be built shows no bar, and a
+    benchmark that is already built shows none either.
     """
 
     def __init__(self, progress: Progress) -> None:
@@ -47,6 +39,27 @@ class _Bar:
 
     def advance(self, n: int = 1) -> None:
         self.progress.advance(self.task, n)
+
+    def stop(self) -> None:
+        if self.started:
+            self.progress.stop()
+            self.started = False
+
+
+def print_stage1(result: Any, reused: bool, bar: Stage1Bar | None = None) -> None:
+    """What ``tribunal run`` prints about a study's stage I: the benchmark it reused, or the one it just built."""
+    from graphs.stage1 import SUMMARY_FILE
+
+    if bar is not None:
+        bar.stop()
+    if reused:
+        errors.print(
+            f"stage I: using the benchmark in {result.out_dir} (delete {SUMMARY_FILE} there to rebuild)",
+            highlight=False,
+        )
+        return
+    errors.print(f"stage I: built the benchmark in {result.out_dir}", highlight=False)
+    _print_result(result)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -71,35 +84,16 @@ def build(config: str, out: str | None, progress: bool) -> None:
     _print_result(result)
 
 
-def build_stage1(experiment: Any, config: str, run_dir: Path, progress: bool) -> None:
-    """Stage I of a loaded study config with a ``stage1`` section (``tribunal run``), into ``RUN_DIR/stage1``;
-    skipped when that folder already holds a finished benchmark."""
-    from configs.schema import stage1_dir
-    from graphs.stage1 import SUMMARY_FILE, benchmark_is_complete, ensure_stage1
-
-    out = stage1_dir(experiment.config, run_dir)
-    if benchmark_is_complete(out):
-        errors.print(f"stage I: using the benchmark in {out} (delete {SUMMARY_FILE} there to rebuild)", highlight=False)
-        return
-    errors.print(f"stage I: building the benchmark in {out}", highlight=False)
-    result = _build(config, progress, lambda bar: ensure_stage1(experiment, run_dir, config_path=config, progress=bar))
-    if result is not None:
-        _print_result(result)
-
-
-def _build(config: str, progress: bool, build: Callable[[_Bar], Awaitable[Any]]) -> Any:
+def _build(config: str, progress: bool, build: Callable[[Stage1Bar], Awaitable[Any]]) -> Any:
     """Run ``build`` under a progress bar; a bad config or prompt source exits 2, an interruption 130."""
     from graphs.datasets import DatasetError
 
-    bar = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), console=errors, disable=not progress)  # fmt: skip
-    shown = _Bar(bar)
+    shown = Stage1Bar(progress_bar(enabled=progress))
     try:
         try:
             return asyncio.run(build(shown))
         finally:
-            if shown.started:
-                bar.stop()
+            shown.stop()
     except KeyboardInterrupt:
         errors.print("interrupted: completed model calls are cached; run the same command again to continue")
         sys.exit(130)

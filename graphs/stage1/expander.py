@@ -12,7 +12,6 @@ The wording lives in ``expander.yaml`` next to this module, per language, apart 
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from agents.model_text import json_values
 from agents.types import Message
 
 WORDING_FILE = Path(__file__).with_name("expander.yaml")
@@ -93,12 +93,7 @@ def parse_prompts(text: str, limit: int | None = None) -> list[str]:
 
 
 def _from_json(text: str) -> list[str] | None:
-    decoder = json.JSONDecoder()
-    for match in re.finditer(r"[\[{]", text):
-        try:
-            value, _ = decoder.raw_decode(text, match.start())
-        except json.JSONDecodeError:
-            continue
+    for value in json_values(text):
         if value == []:  # a model that had nothing to offer
             return []
         strings = _strings(value)

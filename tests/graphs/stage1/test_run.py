@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from configs.loader import load_experiment
+from configs.loader import ConfigError, load_experiment
 from graphs.datasets import BEAVERTAILS_CATEGORIES, DatasetError
 from graphs.grid import load_grid_prompts
 from graphs.stage1 import (
@@ -23,7 +24,7 @@ from graphs.stage1 import (
     load_stage1_config,
     run_stage1,
 )
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_config
 from tests.graphs.stage1.scripted import (
     ANIMAL,
     PRIVACY,
@@ -182,3 +183,36 @@ def test_ensure_stage1_raises_instead_of_printing(tmp_path, write_config):
     with pytest.raises(DatasetError, match="absent.jsonl not found"):
         asyncio.run(ensure_stage1(load_experiment(write_config(config))))
     assert not (tmp_path / "study").exists()
+
+
+def test_running_a_study_from_the_library_builds_stage1_first(tmp_path, write_config):
+    # a notebook calling run_experiment on a Demo-SafetyBench config gets stage I, as `tribunal run` does
+    path = write_config(_study_with_stage1(tmp_path / "study"))
+    seen: list[tuple[Path, bool]] = []
+
+    summary = run_config(path, on_stage1=lambda result, reused: seen.append((result.out_dir, reused)))
+
+    stage1 = tmp_path / "study" / "stage1"
+    assert seen == [(stage1, False)]
+    benchmark = {row["id"] for row in read_jsonl(stage1 / BENCHMARK_FILE)}
+    assert summary.cells_generated > 0 and summary.outcomes.get("ok", 0) == summary.cells_generated
+    asked = {row[0] for row in _cells(tmp_path / "study")}
+    assert asked and asked <= benchmark
+
+    again = run_config(path, on_stage1=lambda result, reused: seen.append((result.out_dir, reused)))
+    assert seen[-1] == (stage1, True) and again.cells_generated == 0
+
+
+def test_a_study_whose_stage1_prompts_are_missing_names_the_field(tmp_path, write_config):
+    config = _study_with_stage1(tmp_path / "study")
+    config["stage1"]["prompts"] = {"kind": "file", "path": "absent.jsonl"}
+    path = write_config(config)
+    with pytest.raises(ConfigError) as caught:
+        run_config(path)
+    assert caught.value.field_path == "stage1.prompts" and "absent.jsonl not found" in caught.value.problem
+    assert not (tmp_path / "study").exists()
+
+
+def _cells(run_dir: Path) -> list[tuple]:
+    with sqlite3.connect(run_dir / "transcripts.sqlite") as db:
+        return db.execute("SELECT target_id FROM cells").fetchall()
