@@ -7,35 +7,14 @@ metadata such as the author's gender or locale) travel with each prompt.
 
 from __future__ import annotations
 
-import contextlib
-import math
 from collections import Counter
-from typing import Any
-
-import pandas as pd
 
 from agents.types import content_key
+from analysis.frames import jsonable
 from configs.stage1 import PromptSource
 from graphs.datasets import DatasetError, load_beavertails, read_prompt_table
 from graphs.stage1.simhash import simhash
 from graphs.stage1.state import Stage1Prompt
-
-
-# Close to analysis.frames.jsonable, but not the same (a one-element array becomes its scalar, an unknown object
-# stays as it is rather than its str), and graphs do not import analysis: kept here until one shared helper exists.
-def _jsonable(value: Any) -> Any:
-    if value is None or value is pd.NA:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
-        with contextlib.suppress(ValueError, TypeError):
-            return value.item()
-    if isinstance(value, tuple | list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return value
 
 
 def load_prompts(source: PromptSource) -> tuple[list[Stage1Prompt], dict[str, int]]:
@@ -87,7 +66,7 @@ def load_prompts(source: PromptSource) -> tuple[list[Stage1Prompt], dict[str, in
         else:
             prompt_id = "p-" + content_key(norm)[:16]
         ids.add(prompt_id)
-        metadata = {c: _jsonable(row.get(c)) for c in metadata_columns}
+        metadata = {c: jsonable(row.get(c)) for c in metadata_columns}
         prompts.append(Stage1Prompt(prompt_id, text, language, "original", metadata, fingerprint=simhash(text)))
         if source.limit is not None and len(prompts) >= source.limit:
             break

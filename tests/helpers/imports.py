@@ -64,3 +64,52 @@ def private_imports(root: Path, package: str) -> list[str]:
             if isinstance(node, ast.ImportFrom) and node.module:
                 found.extend(f"{module}: {a.name} from {node.module}" for a in node.names if a.name.startswith("_"))
     return found
+
+
+def project_imports(root: Path, packages: tuple[str, ...]) -> dict[str, set[str]]:
+    """Like :func:`module_imports`, over several top-level packages at once: each module → the modules of any of
+    ``packages`` it imports."""
+    merged: dict[str, set[str]] = {}
+    raw: dict[str, set[str]] = {}
+    for package in packages:
+        folder = root / package
+        for file in sorted(folder.rglob("*.py")):
+            parts = file.relative_to(root).with_suffix("").parts
+            module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            names: set[str] = set()
+            for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    names.add(node.module)
+                    names.update(f"{node.module}.{alias.name}" for alias in node.names)
+                elif isinstance(node, ast.Import):
+                    names.update(alias.name for alias in node.names)
+            raw[module] = names
+    for module, names in raw.items():
+        merged[module] = {n for n in names if n in raw and n != module}
+    return merged
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """The first cycle of an import graph as ``[a, b, ..., a]``, leaving out a module's edges to the packages
+    that contain it (Python runs those first anyway); ``None`` when there is none."""
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> list[str] | None:
+        if module in path:
+            return [*path[path.index(module) :], module]
+        if module in done:
+            return None
+        for imported in sorted(graph[module]):
+            if module.startswith(imported + "."):
+                continue
+            cycle = visit(imported, [*path, module])
+            if cycle:
+                return cycle
+        done.add(module)
+        return None
+
+    for module in sorted(graph):
+        cycle = visit(module, [])
+        if cycle:
+            return cycle
+    return None
