@@ -6,10 +6,8 @@ import ast
 from pathlib import Path
 
 
-def module_imports(root: Path, package: str) -> dict[str, set[str]]:
-    """Each module of ``package`` (dotted, below ``root``) → the modules of that package it imports, anywhere in
-    its code (lazy imports inside functions count too)."""
-    folder = root.joinpath(*package.split("."))
+def _imported_names(root: Path, folder: Path) -> dict[str, set[str]]:
+    """Each module below ``folder`` (dotted, relative to ``root``) → every name its import statements name."""
     found: dict[str, set[str]] = {}
     for file in sorted(folder.rglob("*.py")):
         parts = file.relative_to(root).with_suffix("").parts
@@ -22,6 +20,13 @@ def module_imports(root: Path, package: str) -> dict[str, set[str]]:
             elif isinstance(node, ast.Import):
                 names.update(alias.name for alias in node.names)
         found[module] = names
+    return found
+
+
+def module_imports(root: Path, package: str) -> dict[str, set[str]]:
+    """Each module of ``package`` (dotted, below ``root``) → the modules of that package it imports, anywhere in
+    its code (lazy imports inside functions count too)."""
+    found = _imported_names(root, root.joinpath(*package.split(".")))
     return {module: {n for n in names if n in found and n != module} for module, names in found.items()}
 
 
@@ -69,24 +74,10 @@ def private_imports(root: Path, package: str) -> list[str]:
 def project_imports(root: Path, packages: tuple[str, ...]) -> dict[str, set[str]]:
     """Like :func:`module_imports`, over several top-level packages at once: each module → the modules of any of
     ``packages`` it imports."""
-    merged: dict[str, set[str]] = {}
-    raw: dict[str, set[str]] = {}
+    found: dict[str, set[str]] = {}
     for package in packages:
-        folder = root / package
-        for file in sorted(folder.rglob("*.py")):
-            parts = file.relative_to(root).with_suffix("").parts
-            module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-            names: set[str] = set()
-            for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
-                if isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                    names.add(node.module)
-                    names.update(f"{node.module}.{alias.name}" for alias in node.names)
-                elif isinstance(node, ast.Import):
-                    names.update(alias.name for alias in node.names)
-            raw[module] = names
-    for module, names in raw.items():
-        merged[module] = {n for n in names if n in raw and n != module}
-    return merged
+        found.update(_imported_names(root, root / package))
+    return {module: {n for n in names if n in found and n != module} for module, names in found.items()}
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
