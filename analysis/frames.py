@@ -4,6 +4,11 @@ Everything in ``analysis`` takes long-format DataFrames (one row per rating) in 
 estimators work on a dense ``units × raters`` matrix; :func:`wide_matrix` builds it with ``numpy.bincount`` over
 the codes of :func:`integer_codes` rather than ``DataFrame.pivot_table``, which is what keeps millions of units to
 seconds. :func:`jsonable` turns table cells (numpy scalars, ``NaN``, ``pd.NA``) into values ``json.dumps`` takes.
+
+Missing ids. A row whose unit or rater id is missing cannot be placed in the matrix (its integer code would be
+``-1``, which indexes another unit's cell): :func:`wide_matrix` drops it, like a row with a missing rating, and
+counts it in :attr:`Wide.n_missing_id`, which the estimators built on the pivot report (``attrs
+["n_dropped_missing_id"]``). Unused categories of categorical ids are not units or raters.
 """
 
 from __future__ import annotations
@@ -39,17 +44,22 @@ def as_list(by: str | Sequence[str] | None) -> list[str]:
 
 @dataclass(frozen=True)
 class Wide:
-    """A dense ``units × raters`` matrix with ``NaN`` for missing ratings."""
+    """A dense ``units × raters`` matrix with ``NaN`` for missing ratings.
+
+    ``n_duplicates`` counts the cells that averaged several ratings; ``n_missing_id`` the rows dropped because
+    their unit or rater id was missing.
+    """
 
     values: np.ndarray
     units: pd.Index
     raters: pd.Index
     n_duplicates: int
+    n_missing_id: int = 0
 
     def complete(self) -> Wide:
         """Only the units rated by every rater (listwise deletion)."""
         keep = ~np.isnan(self.values).any(axis=1)
-        return Wide(self.values[keep], self.units[keep], self.raters, self.n_duplicates)
+        return Wide(self.values[keep], self.units[keep], self.raters, self.n_duplicates, self.n_missing_id)
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.values, index=self.units, columns=self.raters)
@@ -58,17 +68,34 @@ class Wide:
 def wide_matrix(data: pd.DataFrame, units: str, raters: str, ratings: str) -> Wide:
     """Pivot long ratings to a dense ``units × raters`` float matrix.
 
-    Rows whose rating is missing are dropped first. Several ratings of one unit by one rater are averaged (the
-    ``pivot_table`` behaviour pingouin relies on); their number is reported in ``n_duplicates``.
+    Rows whose rating is missing are dropped first, and so are rows whose unit or rater id is missing (counted
+    in ``n_missing_id``). Several ratings of one unit by one rater are averaged (the ``pivot_table`` behaviour
+    pingouin relies on); their number is reported in ``n_duplicates``. Unused categories of categorical ids
+    give no row or column.
     """
     require_columns(data, [units, raters, ratings])
-    y = pd.to_numeric(data[ratings], errors="raise").to_numpy(dtype=float, na_value=np.nan)
-    ok = ~np.isnan(y)
+    try:
+        y = pd.to_numeric(data[ratings], errors="raise").to_numpy(dtype=float, na_value=np.nan)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"the ratings {ratings!r} are not numeric ({exc}): this statistic needs numbers; for category labels "
+            "use fleiss_kappa, cohen_kappa_pairs or krippendorff_alpha(level='nominal')"
+        ) from exc
     unit_col, rater_col = data[units], data[raters]
+    no_id = unit_col.isna().to_numpy() | rater_col.isna().to_numpy()
+    n_missing_id = int(no_id.sum())
+    ok = ~np.isnan(y)
+    if n_missing_id:
+        ok &= ~no_id
     if not ok.all():
         unit_col, rater_col = unit_col[ok], rater_col[ok]
     unit_codes, unit_index = integer_codes(unit_col, sort=False)
     rater_codes, rater_index = integer_codes(rater_col, sort=True)
+    if isinstance(unit_col.dtype, pd.CategoricalDtype):
+        used = np.bincount(unit_codes, minlength=len(unit_index)) > 0
+        if not used.all():  # unused categories are not units
+            unit_codes = (np.cumsum(used) - 1)[unit_codes]
+            unit_index = unit_index[used]
     if unit_index is None:
         # Compact integer ids: renumber the ones in use 0..n-1 (no hashing).
         lo = int(unit_col.min())
@@ -104,7 +131,7 @@ def wide_matrix(data: pd.DataFrame, units: str, raters: str, ratings: str) -> Wi
             rater_index = rater_index[~unused]
             k = len(rater_index)
     values = values.reshape(k, n)
-    return Wide(values.T, unit_index, pd.Index(rater_index, name=raters), n_dup)
+    return Wide(values.T, unit_index, pd.Index(rater_index, name=raters), n_dup, n_missing_id)
 
 
 def str_categorical(column: pd.Series) -> pd.Series:

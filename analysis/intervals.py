@@ -8,7 +8,7 @@ For :math:`x` successes in :math:`n` trials, :math:`\hat p = x/n` and :math:`z` 
     \frac{\hat p + z^2/2n}{1 + z^2/n} \pm \frac{z}{1 + z^2/n}\sqrt{\frac{\hat p(1-\hat p)}{n} + \frac{z^2}{4n^2}}
 
 which keeps its coverage near 0 and 1 where the normal (Wald) interval does not; the bounds are exactly 0 with no
-successes and 1 with all.
+successes and 1 with all. With no trials (:math:`n = 0`) there is no proportion and both bounds are ``NaN``.
 
 Normal-approximation interval of a mean
 ---------------------------------------
@@ -39,7 +39,8 @@ def wilson_ci(successes: np.ndarray, n: np.ndarray, confidence: float = 0.95) ->
     # residue such as 1e-17 there, which would put the bound on the wrong side of the rate
     low = np.where(successes == 0, 0.0, np.clip(centre - half, 0.0, 1.0))
     high = np.where(successes == n, 1.0, np.clip(centre + half, 0.0, 1.0))
-    return low, high
+    no_trials = ~(n > 0)  # n = 0 (or missing): no proportion, no interval
+    return np.where(no_trials, np.nan, low), np.where(no_trials, np.nan, high)
 
 
 def mean_ci(

@@ -43,7 +43,11 @@ __all__ = ["JudgeErrors", "judge_error_correlation", "spearman_matrix"]
 
 
 def spearman_matrix(data: pd.DataFrame, units: str, raters: str, ratings: str) -> pd.DataFrame:
-    """Pairwise Spearman rank correlations between raters (pairwise-complete units); raters × raters."""
+    """Pairwise Spearman rank correlations between raters (pairwise-complete units); raters × raters.
+
+    Rows with a missing rating are ignored, and so are rows with a missing unit or rater id (counted in
+    ``result.attrs["n_dropped_missing_id"]``).
+    """
     from scipy.stats import rankdata
 
     wide = wide_matrix(data, units, raters, ratings)
@@ -62,12 +66,18 @@ def spearman_matrix(data: pd.DataFrame, units: str, raters: str, ratings: str) -
         with np.errstate(invalid="ignore", divide="ignore"):
             rho = np.corrcoef(ra, rb)[0, 1] if len(ra) > 1 else np.nan
         out[a, b] = out[b, a] = rho
-    return pd.DataFrame(out, index=wide.raters, columns=wide.raters)
+    result = pd.DataFrame(out, index=wide.raters, columns=wide.raters)
+    result.attrs["n_dropped_missing_id"] = wide.n_missing_id
+    return result
 
 
 @dataclass(frozen=True)
 class JudgeErrors:
-    """Judges' errors, their correlation matrix and the effective number of independent judges."""
+    """Judges' errors, their correlation matrix and the effective number of independent judges.
+
+    ``n_units`` counts the complete units used; ``n_dropped_missing_id`` the rows dropped for a missing unit or
+    rater id.
+    """
 
     residuals: pd.DataFrame
     correlation: pd.DataFrame
@@ -75,6 +85,7 @@ class JudgeErrors:
     n_eff_null: float
     n_units: int
     method: str
+    n_dropped_missing_id: int = 0
 
     def summary(self) -> pd.DataFrame:
         """One row per judge: its mean residual, residual SD and mean error correlation with the others."""
@@ -97,7 +108,8 @@ def judge_error_correlation(
     """Each judge's error, the judges' error correlations and the effective number of independent judges.
 
     Args:
-        data: One row per (unit, rater) rating; units missing any judge are dropped.
+        data: One row per (unit, rater) rating; units missing any judge are dropped, and so are rows with a
+            missing unit or rater id (counted in ``n_dropped_missing_id``).
         units, raters, ratings: Column names.
         truth: Optional column with each unit's gold value; errors are then ``rating − truth``. Without it, a
             judge's error is its residual against the mean of the other judges (needs ≥ 3 judges).
@@ -140,4 +152,5 @@ def judge_error_correlation(
         n_eff_null=null,
         n_units=int(errors.shape[0]),
         method=method,
+        n_dropped_missing_id=wide.n_missing_id,
     )

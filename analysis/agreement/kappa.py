@@ -50,7 +50,7 @@ def fleiss_kappa(data: pd.DataFrame, units: str, raters: str, ratings: str) -> f
     """Fleiss' (1971) kappa [1]_ for categorical ratings, every unit rated by the same number of raters.
 
     Args:
-        data: One row per (unit, rater) rating; rows with a missing rating are ignored.
+        data: One row per (unit, rater) rating; rows with a missing rating, unit or rater id are ignored.
         units: Column of the rated units (Fleiss' subjects; the keyword ``subjects=`` still works until 0.2.0,
             with a ``DeprecationWarning``).
         raters: Column of the raters (only the number of ratings per unit matters; raters may differ).
@@ -69,7 +69,8 @@ def fleiss_kappa(data: pd.DataFrame, units: str, raters: str, ratings: str) -> f
         0.55
     """
     require_columns(data, [units, raters, ratings])
-    frame = data.loc[data[ratings].notna(), [units, ratings]]
+    keep = data[ratings].notna() & data[units].notna() & data[raters].notna()
+    frame = data.loc[keep, [units, ratings]]
     s_codes, s_index = pd.factorize(frame[units], sort=False)
     c_codes, c_index = pd.factorize(frame[ratings], sort=True)
     table = np.zeros((len(s_index), len(c_index)))
@@ -109,12 +110,14 @@ def cohen_kappa_pairs(
     """Cohen's kappa [2]_ (weighted: [3]_) for every pair of raters, on the units both rated.
 
     Args:
-        data: One row per (unit, rater) rating.
+        data: One row per (unit, rater) rating; rows with a missing rating are ignored, and so are rows with a
+            missing unit or rater id (counted in ``result.attrs["n_dropped_missing_id"]``).
         units, raters, ratings: Column names; ratings are categories (bin continuous scores first).
         weights: ``None`` (unweighted), ``"linear"`` or ``"quadratic"`` (on sorted category indices).
 
     Returns:
-        Tidy DataFrame with columns ``rater_a, rater_b, n, kappa``, one row per pair.
+        Tidy DataFrame with columns ``rater_a, rater_b, n, kappa``, one row per pair; ``n`` is the number of
+        units both raters rated.
     """
     require_columns(data, [units, raters, ratings])
     frame = data.loc[data[ratings].notna(), [units, raters, ratings]]
@@ -146,4 +149,6 @@ def cohen_kappa_pairs(
             denom = np.sum(w * expected)
             kappa = float(1 - np.sum(w * conf) / denom) if denom > 0 else float("nan")
         rows.append({"rater_a": wide.raters[a], "rater_b": wide.raters[b], "n": n, "kappa": kappa})
-    return pd.DataFrame(rows, columns=["rater_a", "rater_b", "n", "kappa"])
+    result = pd.DataFrame(rows, columns=["rater_a", "rater_b", "n", "kappa"])
+    result.attrs["n_dropped_missing_id"] = wide.n_missing_id
+    return result

@@ -79,7 +79,7 @@ def krippendorff_alpha(
     """Krippendorff's alpha of long-format ratings; missing ratings are allowed.
 
     Args:
-        data: One row per (unit, rater) rating; rows with a missing rating are ignored.
+        data: One row per (unit, rater) rating; rows with a missing rating, unit or rater id are ignored.
         units: Column of the rated units.
         raters: Column of the raters (a rater may rate a unit at most once).
         ratings: Column of the values (numeric; any hashable values for ``level="nominal"``).
@@ -114,7 +114,7 @@ def krippendorff_alpha(
     if level not in ("nominal", "ordinal", "interval", "ratio"):
         raise ValueError(f"level must be nominal, ordinal, interval or ratio, got {level!r}")
     require_columns(data, [units, raters, ratings])
-    present = data[ratings].notna().to_numpy()
+    present = (data[ratings].notna() & data[units].notna() & data[raters].notna()).to_numpy()
     frame = data.loc[present, [units, raters, ratings]] if not present.all() else data[[units, raters, ratings]]
     unit_codes, unit_index = integer_codes(frame[units], sort=False)
     rater_codes, rater_index = integer_codes(frame[raters], sort=False)
@@ -125,7 +125,9 @@ def krippendorff_alpha(
             f"some rater rated a unit twice ({raters!r} × {units!r} is not unique): aggregate the duplicates "
             "first, for example with data.groupby([units, raters]).first()"
         )
-    if unit_index is None:  # compact integer ids: renumber the used ones 0..n-1
+    if unit_index is None or isinstance(frame[units].dtype, pd.CategoricalDtype):
+        # compact integer ids, or categories some of which are unused: renumber the used ones 0..n-1 (an
+        # empty unit would still be drawn by the bootstrap)
         used = np.bincount(unit_codes, minlength=n_units) > 0
         if not used.all():
             unit_codes = (np.cumsum(used) - 1)[unit_codes]

@@ -44,13 +44,16 @@ def agreement_by(
         by: Column(s) defining the subgroups; ``None`` or ``[]`` for the whole data.
         units, raters, ratings: Column names.
         metrics: Any of ``"icc"`` (six rows, ``nan_policy="omit"``), ``"alpha"`` (at ``level``, with a CI when
-            ``bootstrap`` is given), ``"fleiss_kappa"`` (complete units only), ``"spearman"`` (mean pairwise).
+            ``bootstrap`` is given), ``"fleiss_kappa"`` (complete units only; labels may be text),
+            ``"spearman"`` (mean pairwise).
         level: Level of measurement for alpha.
         bootstrap, seed: Bootstrap replicates and seed for alpha's CI.
 
     Returns:
         Columns ``*by, metric, value, ci_low, ci_high, n_units, n_raters, note``. A subgroup where a metric is
-        undefined (one rater, constant ratings, …) gets ``value = NaN`` and the reason in ``note``.
+        undefined (one rater, constant ratings, text labels for a numeric metric, …) gets ``value = NaN`` and
+        the reason in ``note``; the ICC's own notes (clamped or undefined intervals) are carried over. Rows with
+        a missing unit or rater id are dropped, and the note of each of their subgroup's rows says how many.
     """
     by = as_list(by)
     require_columns(data, [*by, units, raters, ratings])
@@ -62,7 +65,10 @@ def agreement_by(
     for key, part in groups:
         key = key if isinstance(key, tuple) else (key,)
         base = dict(zip(by, key, strict=True))
-        part = part[part[ratings].notna()]
+        has_id = part[units].notna() & part[raters].notna()
+        n_no_id = int((~has_id).sum())
+        id_note = f"{n_no_id} row{'s' * (n_no_id != 1)} with a missing unit or rater id dropped" if n_no_id else ""
+        part = part[part[ratings].notna() & has_id]
         n_units = int(part[units].nunique())
         n_raters = int(part[raters].nunique())
 
@@ -75,6 +81,7 @@ def agreement_by(
             n: int = n_units,
             base: dict = base,
             n_raters: int = n_raters,
+            id_note: str = id_note,
         ) -> None:
             rows.append(
                 {
@@ -85,7 +92,7 @@ def agreement_by(
                     "ci_high": high,
                     "n_units": n,
                     "n_raters": n_raters,
-                    "note": note,
+                    "note": "; ".join(x for x in (note, id_note) if x),
                 }
             )
 
@@ -93,7 +100,7 @@ def agreement_by(
             try:
                 res = icc(part, units, raters, ratings, nan_policy="omit")
                 for _, r in res.iterrows():
-                    add(r["Type"], r["ICC"], r["CI95"][0], r["CI95"][1], n=res.attrs["n_units"])
+                    add(r["Type"], r["ICC"], r["CI95"][0], r["CI95"][1], note=r["note"], n=res.attrs["n_units"])
             except ValueError as exc:
                 for t in ICC_TYPES:
                     add(t, note=str(exc))
@@ -108,7 +115,9 @@ def agreement_by(
                 add(f"alpha_{level}", note=str(exc))
         if "fleiss_kappa" in metrics:
             try:
-                wide = wide_matrix(part, units, raters, ratings).complete()
+                # Complete units from the pivot of category codes: the labels may be text.
+                coded = part.assign(**{ratings: pd.factorize(part[ratings])[0].astype(float)})
+                wide = wide_matrix(coded, units, raters, ratings).complete()
                 complete = part[part[units].isin(wide.units)]
                 add("fleiss_kappa", fleiss_kappa(complete, units, raters, ratings), n=len(wide.units))
             except ValueError as exc:
@@ -117,7 +126,10 @@ def agreement_by(
             if n_raters < 2:
                 add("mean_spearman", note="fewer than 2 raters")
             else:
-                m = spearman_matrix(part, units, raters, ratings).to_numpy()
-                off = m[~np.eye(len(m), dtype=bool)]
-                add("mean_spearman", float(np.nanmean(off)) if np.isfinite(off).any() else np.nan)
+                try:
+                    m = spearman_matrix(part, units, raters, ratings).to_numpy()
+                    off = m[~np.eye(len(m), dtype=bool)]
+                    add("mean_spearman", float(np.nanmean(off)) if np.isfinite(off).any() else np.nan)
+                except ValueError as exc:
+                    add("mean_spearman", note=str(exc))
     return pd.DataFrame(rows, columns=[*by, "metric", "value", "ci_low", "ci_high", "n_units", "n_raters", "note"])

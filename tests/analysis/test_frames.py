@@ -45,3 +45,41 @@ def test_jsonable_makes_table_cells_json_safe():
     assert jsonable(np.array([1.0, np.nan])) == [1.0, None]
     assert jsonable(pd.Timestamp("2024-01-02")) == "2024-01-02 00:00:00"  # anything else: its str
     json.dumps(jsonable(value), allow_nan=False)
+
+
+@pytest.mark.parametrize("kind", ["float", "str", "category"])
+def test_wide_matrix_drops_and_counts_rows_with_a_missing_id(kind):
+    # Rater "a" never rated unit 3: the rating of a row without a unit id must not land in that empty cell.
+    units = pd.Series([1.0, 1, 2, 2, 3, np.nan])
+    if kind == "str":
+        units = units.map({1.0: "x", 2.0: "y", 3.0: "z"})
+    elif kind == "category":
+        units = units.astype("category")
+    data = pd.DataFrame({"u": units, "r": ["a", "b", "a", "b", "b", "b"], "y": [1.0, 2, 3, 4, 6, 100]})
+    wide = wide_matrix(data, "u", "r", "y")
+    np.testing.assert_array_equal(wide.values, [[1.0, 2.0], [3.0, 4.0], [np.nan, 6.0]])
+    assert wide.n_missing_id == 1 and len(wide.units) == 3
+    assert wide.complete().n_missing_id == 1
+    # A missing rater id: unit 2 has no rating by "b" (the last rater), and the row must not fill it.
+    data = pd.DataFrame({"u": [1, 1, 2, 2], "r": ["a", "b", "a", None], "y": [1.0, 2, 3, 100]})
+    wide = wide_matrix(data, "u", "r", "y")
+    np.testing.assert_array_equal(wide.values, [[1.0, 2.0], [3.0, np.nan]])
+    assert wide.n_missing_id == 1
+
+
+def test_wide_matrix_drops_unused_categories_of_units_and_raters():
+    data = pd.DataFrame(
+        {
+            "u": pd.Categorical(["p", "p", "q", "q"], categories=["o", "p", "q", "s"]),
+            "r": pd.Categorical(["a", "b", "a", "b"], categories=["a", "b", "c"]),
+            "y": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    wide = wide_matrix(data, "u", "r", "y")
+    assert list(wide.units) == ["p", "q"] and list(wide.raters) == ["a", "b"]
+    np.testing.assert_array_equal(wide.values, [[1.0, 2.0], [3.0, 4.0]])
+    # Nullable integer ids with a missing value.
+    data = pd.DataFrame({"u": pd.array([5, 5, 7, 7, None], dtype="Int64"), "r": list("ababa"), "y": [1.0, 2, 3, 4, 9]})
+    wide = wide_matrix(data, "u", "r", "y")
+    assert list(wide.units) == [5, 7] and wide.n_missing_id == 1
+    np.testing.assert_array_equal(wide.values, [[1.0, 2.0], [3.0, 4.0]])

@@ -25,3 +25,13 @@ def test_mean_ci_overall_and_grouped():
     frame = pd.DataFrame({"g": ["a", "a", "b", "b"]})
     grouped = mean_ci(values, by=["g"], frame=frame).set_index("g")
     assert grouped.loc["b", "mean"] == 3.5 and grouped.loc["a", "n"] == 2
+
+
+def test_wilson_interval_is_nan_without_trials():
+    from analysis.intervals import wilson_ci
+
+    low, high = wilson_ci(np.array([0, 0, 3]), np.array([0, 5, 10]))
+    assert np.isnan(low[0]) and np.isnan(high[0])
+    assert low[1] == 0.0 and 0 < high[1] < 1 and 0 < low[2] < 0.3 < high[2] < 1
+    low, high = wilson_ci(0, 0)  # scalars too
+    assert np.isnan(low) and np.isnan(high)

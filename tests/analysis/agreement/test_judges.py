@@ -41,3 +41,19 @@ def test_spearman_matches_pandas_with_missing_values():
     data = long_from_matrix(y, "u", "r", "s")
     expected = pd.DataFrame(y).corr(method="spearman").to_numpy()
     np.testing.assert_allclose(spearman_matrix(data, "u", "r", "s").to_numpy(), expected, atol=1e-12)
+
+
+def test_spearman_and_judge_errors_drop_and_count_rows_without_a_unit_id():
+    rng = np.random.default_rng(10)
+    y = rng.random((40, 1)) + rng.normal(0, 0.3, (40, 3))
+    y[39, 0] = np.nan  # rater 0 never rated unit 39 ...
+    data = long_from_matrix(y, "u", "r", "s").astype({"u": float})
+    stray = pd.DataFrame({"u": [np.nan], "r": [2], "s": [50.0]})  # ... and a rating of rater 2 has no unit
+    dirty = pd.concat([data, stray], ignore_index=True)
+    rho = spearman_matrix(dirty, "u", "r", "s")
+    np.testing.assert_allclose(rho.to_numpy(), spearman_matrix(data, "u", "r", "s").to_numpy(), atol=1e-12)
+    assert rho.attrs["n_dropped_missing_id"] == 1
+    je = judge_error_correlation(dirty, "u", "r", "s")
+    ref = judge_error_correlation(data, "u", "r", "s")
+    assert je.n_units == ref.n_units == 39 and je.n_eff == pytest.approx(ref.n_eff, abs=1e-12)
+    assert je.n_dropped_missing_id == 1 and ref.n_dropped_missing_id == 0

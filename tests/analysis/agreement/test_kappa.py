@@ -73,3 +73,26 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted and not result.failed
+
+
+def test_kappas_drop_and_count_rows_without_a_unit_id():
+    # Rater "a" never rated unit 5; the label of a row by "b" without a unit id must not fill that cell.
+    data = pd.DataFrame(
+        {
+            "u": [1.0, 1, 2, 2, 3, 3, 4, 4, 5, np.nan],
+            "r": ["a", "b"] * 4 + ["b", "b"],
+            "c": ["x", "x", "y", "y", "x", "y", "y", "y", "x", "y"],
+        }
+    )
+    clean = data[data["u"].notna()]
+    pairs = cohen_kappa_pairs(data, "u", "r", "c")
+    expected = cohen_kappa_pairs(clean, "u", "r", "c")
+    assert pairs.equals(expected) and pairs.loc[0, "n"] == 4
+    assert pairs.attrs["n_dropped_missing_id"] == 1 and expected.attrs["n_dropped_missing_id"] == 0
+    # Fleiss' kappa: the unit-less rating must not be counted in another unit.
+    complete = data[data["u"].isin([1, 2, 3, 4]) | data["u"].isna()]
+    assert fleiss_kappa(complete, "u", "r", "c") == pytest.approx(
+        fleiss_kappa(complete.dropna(), "u", "r", "c"), abs=1e-12
+    )
+    strings = complete.assign(u=complete["u"].map({1.0: "p", 2.0: "q", 3.0: "s", 4.0: "t"}))
+    assert fleiss_kappa(strings, "u", "r", "c") == pytest.approx(fleiss_kappa(complete.dropna(), "u", "r", "c"))

@@ -83,3 +83,16 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted and not result.failed
+
+
+def test_krippendorff_ignores_rows_without_a_unit_or_rater_id(kripp_long):
+    expected = krippendorff_alpha(kripp_long, "unit", "coder", "value")
+    stray = pd.DataFrame({"unit": [np.nan, 3.0], "coder": [0.0, np.nan], "value": [5.0, 1.0]})
+    dirty = pd.concat([kripp_long.astype({"unit": float, "coder": float}), stray], ignore_index=True)
+    assert krippendorff_alpha(dirty, "unit", "coder", "value") == pytest.approx(expected, abs=1e-12)
+
+
+def test_krippendorff_bootstrap_ignores_unused_unit_categories(kripp_long):
+    expected = krippendorff_alpha(kripp_long, "unit", "coder", "value", bootstrap=200, seed=3)
+    cat = kripp_long.assign(unit=pd.Categorical(kripp_long["unit"], categories=range(40)))
+    assert krippendorff_alpha(cat, "unit", "coder", "value", bootstrap=200, seed=3) == expected
