@@ -19,9 +19,14 @@ Statistics
   agreement by subgroup (:mod:`~analysis.agreement.subgroups`);
 * :mod:`analysis.demographics`: demographic sensitivity of raters, demographic parity and equalized odds;
 * :mod:`analysis.toxicity`: expected maximum toxicity, toxicity probability, average toxicity (Gehman et al.
-  2020; Jain et al. 2024), persona amplification over the baseline (after Deshpande et al. 2023);
-* :mod:`analysis.refusal`: refusal rates, gender gaps with two-proportion z-tests and Benjamini–Hochberg;
-* :mod:`analysis.regression`: per-model logit and OLS persona regressions with tidy coefficient tables;
+  2020; Jain et al. 2024), defined only for probability-like scores (the kinds of scale a rating is on:
+  :func:`scale_kind`), persona amplification over the baseline by category, valence and persona (after
+  Deshpande et al. 2023);
+* :mod:`analysis.refusal`: refusal rates, gender gaps and refusal against the baseline tested over personas
+  (Welch's t on persona-level rates; a two-proportion z-test only without persona ids), Benjamini–Hochberg;
+* :mod:`analysis.regression`: per-model logit and OLS persona regressions (CR2 errors on persona clusters,
+  Firth's penalized likelihood under separation, aliased terms reported) with tidy coefficient tables and joint
+  tests of the persona, target and template blocks and their interactions (:func:`interaction_tests`);
 * :mod:`analysis.values`: value inertia on moral-foundation scales;
 * :mod:`analysis.mitigation`: mitigation curves, rounds to success, stop reasons, meaning preservation;
 
@@ -68,19 +73,37 @@ from analysis.mitigation import (
 from analysis.refusal import (
     benjamini_hochberg,
     gender_gaps,
+    persona_refusal_rates,
     refusal_rates,
     refusal_rates_by_factor,
+    refusal_vs_baseline,
     two_proportion_ztest,
+    welch_test,
 )
-from analysis.regression import DegenerateDataError, fit_persona_model, persona_regressions, tidy_result
+from analysis.regression import (
+    DegenerateDataError,
+    firth_logit,
+    fit_persona_model,
+    interaction_tests,
+    persona_regressions,
+    tidy_result,
+)
 from analysis.render import render_tables, tables_to_json
 from analysis.report import write_report
 from analysis.studies import StudyDetection, detect_study, study_detection, study_headline
 from analysis.tables import analyze_run, analyze_tables
-from analysis.toxicity import ptp_metrics, toxicity_amplification
+from analysis.toxicity import mixed_scales_reason, ptp_metrics, rating_scales, scale_kind, toxicity_amplification
 from analysis.values import value_inertia
 
 __all__ = [
+    "interaction_tests",
+    "firth_logit",
+    "scale_kind",
+    "rating_scales",
+    "mixed_scales_reason",
+    "welch_test",
+    "refusal_vs_baseline",
+    "persona_refusal_rates",
     "AlphaResult",
     "AnalysisFrame",
     "DegenerateDataError",

@@ -1,11 +1,11 @@
-r"""Demographic sensitivity of raters and group-fairness gaps against gold labels.
+r"""Demographic sensitivity of raters, with its noise floor and permutation null; group-fairness gaps.
 
 Demographic sensitivity (DS), our definition
 --------------------------------------------
 A rater is asked about the same item several times, each time framed with a different value of one demographic
 attribute (for example "the annotator is a woman / a man / non-binary"). Let :math:`p_{r,a,v,i}` be rater
-:math:`r`'s unsafe probability (its 0–1 score) for item :math:`i` under value :math:`v` of attribute :math:`a`.
-Then
+:math:`r`'s unsafe probability (its 0–1 score) for item :math:`i` under value :math:`v` of attribute :math:`a`
+(several scores of one item and framing, *repeats*, are averaged first). Then
 
 .. math::
     \mathrm{DS}_{r,a,i} = \max_v p_{r,a,v,i} - \min_v p_{r,a,v,i},\qquad
@@ -15,21 +15,71 @@ Then
 where :math:`I_{r,a}` are the items with at least two framings of :math:`a` scored by :math:`r` (an item with one
 scored framing has no spread and is left out; ``n_items`` counts the rest). DS is 0 for a rater whose judgement
 ignores the framing and at most 1. The persona/demographic-judge literature reports such spreads without a
-published formula, so this is tribunal's definition; say so when reporting it. Several scores of one (item,
-framing) are averaged first.
+published formula, so this is tribunal's definition; say so when reporting it.
 
-Group fairness against gold labels (Hardt, Price & Srebro 2016; fairlearn's definitions)
------------------------------------------------------------------------------------------
+What DS is compared with
+------------------------
+A range grows with the rater's noise, with the number of framing values and with missing framings, and shrinks
+with repeats, so a DS alone is not comparable across attributes, judges or runs. Next to each DS:
+
+* ``noise_floor``: the mean, over the (item, framing) pairs scored more than once, of the spread (max − min) of
+  those repeated scores: how much the rater disagrees with itself under one framing (``NaN`` without repeats).
+* ``ds_null`` and ``p_value``: a permutation test of "the framing does not matter" (Good 2005 [1]; Phipson &
+  Smyth 2010 [2]). Under it the scores of one item are exchangeable across its framings, so the framing labels are
+  shuffled within each item (each framing keeps its number of scores), :math:`B` = ``n_permutations`` times
+  (seeded per rater and attribute), and DS is recomputed. ``ds_null`` is the **mean** of the :math:`B` permuted
+  DS values and :math:`p = (1 + \#\{b: \mathrm{DS}^{(b)} \ge \mathrm{DS}\}) / (1 + B)`, never 0 (ties count as
+  reaching the observed value). With one score per item and framing a shuffle only reorders an item's scores, whose
+  range it cannot change: DS then has no permutation null (``ds_null`` and ``p_value`` are ``NaN`` with a note),
+  because a framing effect that differs between items cannot be told from the rater's noise without repeats.
+* ``shift``, ``shift_null`` and ``shift_p``: the systematic part of the framing effect, its average over the
+  items, which needs no repeats. With :math:`\bar p_i` the mean of item :math:`i`'s framing means, the framing
+  effects :math:`\tau_v = \operatorname{mean}_i (p_{v,i} - \bar p_i)` (over the items with :math:`v`) and
+  :math:`\mathrm{shift} = \max_v \tau_v - \min_v \tau_v`, tested against the same null by the same
+  within-item permutations (for two values, a paired sign-flip test). It has power against
+  a framing effect the items share, little against effects that differ between items and average out.
+  :math:`\mathrm{shift} \le \mathrm{DS}`: what DS holds beyond it is item-specific framing effects plus noise.
+
+The ``ALL`` row averages over attributes the observed values and, permutation by permutation, the null draws
+(attributes without repeats enter the DS null at their observed DS); the p-values are not adjusted for the several
+attributes and raters.
+
+Group fairness against gold labels (Hardt, Price & Srebro 2016 [3]; fairlearn's definitions)
+---------------------------------------------------------------------------------------------
 With binary predictions :math:`\hat y` (scores :math:`\ge` ``threshold``), gold labels :math:`y` and groups
 :math:`g`:
 
 * demographic parity difference :math:`\max_g P(\hat y=1\mid g)-\min_g P(\hat y=1\mid g)` (needs no gold);
 * equalized odds difference :math:`\max(\Delta\mathrm{TPR}, \Delta\mathrm{FPR})`, where each
   :math:`\Delta` is the max − min over groups of :math:`P(\hat y=1\mid y=1,g)` resp. :math:`P(\hat y=1\mid y=0,g)`.
+
+Examples
+--------
+Two items, each scored twice under each of two framings; the framing moves both items the same way:
+
+>>> import pandas as pd
+>>> from analysis import demographic_sensitivity
+>>> data = pd.DataFrame({"item": [1, 1, 1, 1, 2, 2, 2, 2], "value": ["f", "f", "m", "m"] * 2,
+...                      "attribute": "gender", "p": [0.2, 0.3, 0.6, 0.7, 0.1, 0.1, 0.5, 0.4]})
+>>> res = demographic_sensitivity(data, "item", "p", "attribute", "value", rater=None)
+>>> print(res[["attribute", "ds", "ds_null", "p_value", "noise_floor", "shift", "shift_p"]].round(3).to_string())
+  attribute     ds  ds_null  p_value  noise_floor  shift  shift_p
+0       ALL  0.375    0.157      0.1        0.075  0.375    0.043
+1    gender  0.375    0.157      0.1        0.075  0.375    0.043
+
+With two items the permutations cannot give much smaller p-values (the exact one of DS is 1/9).
+
+References
+----------
+1. Good, P. (2005). *Permutation, Parametric, and Bootstrap Tests of Hypotheses* (3rd ed.). Springer.
+2. Phipson, B., & Smyth, G. K. (2010). Permutation p-values should never be zero: calculating exact p-values when
+   permutations are randomly drawn. *Statistical Applications in Genetics and Molecular Biology*, 9(1), 39.
+3. Hardt, M., Price, E., & Srebro, N. (2016). Equality of opportunity in supervised learning. *NeurIPS 29*.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -44,6 +94,28 @@ __all__ = [
 ]
 
 ALL_ATTRIBUTES = "ALL"
+#: The columns of :func:`demographic_sensitivity`, in order.
+DS_COLUMNS = [
+    "rater",
+    "attribute",
+    "ds",
+    "ds_null",
+    "p_value",
+    "noise_floor",
+    "shift",
+    "shift_null",
+    "shift_p",
+    "n_items",
+    "n_repeat_cells",
+    "note",
+]
+#: Scores held at once by one batch of permutations (bounds the memory, not the result).
+_BATCH_CELLS = 2_000_000
+_NO_REPEATS = (
+    "one score per item and framing: shuffling framings within an item cannot change its spread, so DS has no "
+    "permutation null (rate items more than once per framing for one); shift_p still tests an effect the items share"
+)
+_NO_NOISE = "no item was scored twice under one framing: no noise floor"
 
 
 def demographic_sensitivity(
@@ -53,8 +125,10 @@ def demographic_sensitivity(
     attribute: str = "framing_attribute",
     value: str = "framing_value",
     rater: str | None = "rater_name",
+    n_permutations: int = 1000,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """Demographic sensitivity (DS) per rater and attribute, plus the mean over attributes.
+    """Demographic sensitivity (DS) per rater and attribute, with its noise floor and permutation null.
 
     Args:
         data: One row per score: the item, the framing attribute and value, the rater and the 0–1 score.
@@ -63,28 +137,204 @@ def demographic_sensitivity(
         attribute: Column of the framed demographic attribute (rows where it is missing are unframed: ignored).
         value: Column of the attribute's value in the framing.
         rater: Column of the rater *without* its framing (``rater_name``), or ``None`` for a single rater.
+        n_permutations: Within-item shuffles of the framing labels per rater and attribute (0: no null).
+        seed: Seed of the shuffles; each (rater, attribute) draws from its own stream, so adding a rater does not
+            change another's p-values.
 
     Returns:
-        Tidy DataFrame ``rater, attribute, ds, n_items``; the row with ``attribute == "ALL"`` is
-        :math:`\\mathrm{DS}_r`, the unweighted mean over attributes (``n_items`` there: the sum).
+        Tidy DataFrame ``rater, attribute, ds, ds_null, p_value, noise_floor, shift, shift_null, shift_p, n_items,
+        n_repeat_cells, note`` (module docstring): ``ds_null`` and ``shift_null`` are the means of the permutation
+        distributions, the p-values :math:`(1 + \\#\\{\\text{null} \\ge \\text{observed}\\})/(1 + B)`;
+        ``n_repeat_cells`` counts the (item, framing) pairs scored more than once. The row with
+        ``attribute == "ALL"`` is :math:`\\mathrm{DS}_r`, the unweighted mean over attributes (``n_items`` and
+        ``n_repeat_cells`` there: the sums). ``note`` says why a figure is ``NaN``.
+
+    Raises:
+        ValueError: ``n_permutations`` is negative.
     """
+    if int(n_permutations) != n_permutations or n_permutations < 0:
+        raise ValueError(f"n_permutations must be a whole number ≥ 0, got {n_permutations!r}")
     require_columns(data, [item, score, attribute, value, rater])
-    frame = data.loc[data[score].notna() & data[attribute].notna() & data[value].notna()]
-    rater_col = rater if rater is not None else "__rater"
-    if rater is None:
-        frame = frame.assign(__rater="rater")
-    keys = [rater_col, attribute, item]
-    per_framing = frame.groupby([*keys, value], observed=True, sort=False)[score].mean()
-    g = per_framing.groupby(level=[0, 1, 2], observed=True, sort=False)
-    stats = pd.DataFrame({"spread": g.max() - g.min(), "n": g.size()})
-    stats = stats[stats["n"] >= 2]
-    per_attr = stats.groupby(level=[0, 1], observed=True, sort=True)["spread"].agg(["mean", "size"]).reset_index()
-    per_attr.columns = ["rater", "attribute", "ds", "n_items"]
-    overall = per_attr.groupby("rater", observed=True, sort=True).agg(ds=("ds", "mean"), n_items=("n_items", "sum"))
-    overall = overall.reset_index().assign(attribute=ALL_ATTRIBUTES)
-    out = pd.concat([per_attr, overall[per_attr.columns]], ignore_index=True)
-    out["attribute"] = out["attribute"].astype(str)
+    keep = (data[score].notna() & data[attribute].notna() & data[value].notna() & data[item].notna()).to_numpy()
+    frame = data.loc[keep]
+    raters = frame[rater].astype(str).to_numpy() if rater is not None else np.full(len(frame), "rater", dtype=object)
+    rater_codes, rater_names = pd.factorize(raters, sort=True)
+    attr_codes, attr_names = pd.factorize(frame[attribute].astype(str).to_numpy(), sort=True)
+    items = pd.factorize(frame[item])[0]
+    values = pd.factorize(frame[value].astype(str))[0]
+    y = pd.to_numeric(frame[score], errors="raise").to_numpy(float)
+    group = rater_codes * max(len(attr_names), 1) + attr_codes
+    order = np.argsort(group, kind="stable")
+    bounds = np.flatnonzero(np.diff(group[order])) + 1
+    rows, draws = [], {}
+    for rows_of in np.split(order, bounds) if len(order) else []:
+        r, a = rater_names[rater_codes[rows_of[0]]], attr_names[attr_codes[rows_of[0]]]
+        rng = np.random.default_rng([int(seed), zlib.crc32(f"{r}\x00{a}".encode())])
+        result = _one_attribute(items[rows_of], values[rows_of], y[rows_of], int(n_permutations), rng)
+        if result is None:
+            continue
+        row, ds_draws, shift_draws = result
+        rows.append({"rater": r, "attribute": a, **row})
+        draws[(r, a)] = (ds_draws, shift_draws)
+    out = pd.DataFrame(rows, columns=DS_COLUMNS)
+    overall = [_overall(r, part, draws, int(n_permutations)) for r, part in out.groupby("rater", sort=True)]
+    out = pd.concat([out, pd.DataFrame(overall, columns=DS_COLUMNS)], ignore_index=True)
+    for col in ("n_items", "n_repeat_cells"):
+        out[col] = out[col].astype(np.int64)
     return out.sort_values(["rater", "attribute"], kind="stable", ignore_index=True)
+
+
+def _one_attribute(
+    items: np.ndarray, values: np.ndarray, y: np.ndarray, n_permutations: int, rng: np.random.Generator
+) -> tuple[dict, np.ndarray, np.ndarray] | None:
+    """The row of one rater and attribute and its permutation draws (``None`` when no item has two framings)."""
+    items = np.unique(items, return_inverse=True)[1]
+    values = np.unique(values, return_inverse=True)[1]
+    n_v = int(values.max()) + 1
+    cell = items * n_v + values
+    order = np.argsort(cell, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(cell[order]) != 0])
+    size = np.diff(np.r_[starts, len(order)])
+    spread = np.maximum.reduceat(y[order], starts) - np.minimum.reduceat(y[order], starts)
+    repeated = size >= 2
+    noise_floor = float(spread[repeated].mean()) if repeated.any() else np.nan
+    n_framings = np.bincount(cell[order][starts] // n_v)
+    tested = n_framings[items] >= 2
+    if not tested.any():
+        return None
+    items = np.unique(items[tested], return_inverse=True)[1]
+    values = np.unique(values[tested], return_inverse=True)[1]
+    y = y[tested]
+    n_i, n_v = int(items.max()) + 1, int(values.max()) + 1
+    counts = np.bincount(values * n_i + items, minlength=n_v * n_i).reshape(n_v, n_i)
+    sums = np.bincount(values * n_i + items, weights=y, minlength=n_v * n_i).reshape(n_v, 1, n_i)
+    ds, shift = (float(s[0]) for s in _statistics(sums, counts))
+    notes = []
+    has_repeats = bool((counts >= 2).any())
+    if n_permutations:
+        ds_draws, shift_draws = _permutation_draws(items, values, y, counts, n_permutations, rng)
+        if not has_repeats:
+            ds_draws = np.full(n_permutations, ds)  # the exact null: every shuffle leaves each range unchanged
+            notes.append(_NO_REPEATS)
+    else:
+        ds_draws = shift_draws = np.empty(0)
+        notes.append("n_permutations=0: no permutation null")
+    if not repeated.any():
+        notes.append(_NO_NOISE)
+    testable = n_permutations and has_repeats
+    row = {
+        "ds": ds,
+        "ds_null": float(ds_draws.mean()) if testable else np.nan,
+        "p_value": _p_value(ds_draws, ds) if testable else np.nan,
+        "noise_floor": noise_floor,
+        "shift": shift,
+        "shift_null": float(shift_draws.mean()) if n_permutations else np.nan,
+        "shift_p": _p_value(shift_draws, shift) if n_permutations else np.nan,
+        "n_items": n_i,
+        "n_repeat_cells": int(repeated.sum()),
+        "note": "; ".join(notes),
+    }
+    return row, ds_draws, shift_draws
+
+
+def _overall(rater: str, part: pd.DataFrame, draws: dict, n_permutations: int) -> dict:
+    """The ``ALL`` row of one rater: means over its attributes, the null draws averaged permutation by permutation."""
+    ds, shift = float(part["ds"].mean()), float(part["shift"].mean())
+    testable = bool(n_permutations) and bool(part["p_value"].notna().any())
+    notes = []
+    if n_permutations and not testable:
+        notes.append("no attribute has repeated scores under one framing, so DS has no permutation null")
+    if not n_permutations:
+        notes.append("n_permutations=0: no permutation null")
+    ds_draws = np.mean([draws[(rater, a)][0] for a in part["attribute"]], axis=0)
+    shift_draws = np.mean([draws[(rater, a)][1] for a in part["attribute"]], axis=0)
+    noise = part["noise_floor"]
+    if noise.isna().all():
+        notes.append(_NO_NOISE)
+    return {
+        "rater": rater,
+        "attribute": ALL_ATTRIBUTES,
+        "ds": ds,
+        "ds_null": float(ds_draws.mean()) if testable else np.nan,
+        "p_value": _p_value(ds_draws, ds) if testable else np.nan,
+        "noise_floor": float(noise.mean()) if noise.notna().any() else np.nan,
+        "shift": shift,
+        "shift_null": float(shift_draws.mean()) if n_permutations else np.nan,
+        "shift_p": _p_value(shift_draws, shift) if n_permutations else np.nan,
+        "n_items": int(part["n_items"].sum()),
+        "n_repeat_cells": int(part["n_repeat_cells"].sum()),
+        "note": "; ".join(notes),
+    }
+
+
+def _statistics(sums: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """DS and shift of each labelling: ``sums`` is (values, labellings, items), ``counts`` (values, items).
+
+    The value axis comes first so that the reductions over it are elementwise over contiguous slabs (fast for the
+    few framing values of an attribute)."""
+    present = counts > 0
+    means = sums / np.maximum(counts, 1)[:, None, :]
+    if present.all():
+        high, low, filled = means.max(axis=0), means.min(axis=0), means
+    else:
+        masked = np.where(present[:, None, :], means, np.nan)
+        high, low = np.fmax.reduce(masked, axis=0), np.fmin.reduce(masked, axis=0)
+        filled = np.where(present[:, None, :], means, 0.0)
+    ds = (high - low).mean(axis=1)
+    centre = filled.sum(axis=0) / present.sum(axis=0)
+    effects = (filled.sum(axis=2) - (centre @ present.T.astype(float)).T) / present.sum(axis=1)[:, None]
+    return ds, effects.max(axis=0) - effects.min(axis=0)
+
+
+def _permutation_draws(
+    items: np.ndarray, values: np.ndarray, y: np.ndarray, counts: np.ndarray, n_permutations: int, rng
+) -> tuple[np.ndarray, np.ndarray]:
+    """DS and shift under ``n_permutations`` shuffles of the framing labels within each item (vectorised).
+
+    Items are grouped by their number of scores ``k``; each item's framing labels stay in their ``k`` slots and its
+    scores are permuted among them, all items and a batch of permutations at once (``argsort`` of uniform keys; a
+    coin flip per item when ``k == 2``). The per-(framing, item) sums are then ``k × values`` masked additions.
+    """
+    n_v, n_i = counts.shape
+    order = np.argsort(items, kind="stable")
+    items, values, y = items[order], values[order], y[order]
+    sizes = np.bincount(items, minlength=n_i)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    groups = []
+    for k in np.unique(sizes):
+        members = np.flatnonzero(sizes == k)
+        rows = starts[members][:, None] + np.arange(k)
+        masks = [[values[rows[:, j]] == v for v in range(n_v)] for j in range(k)]
+        groups.append((members, y[rows], masks))
+    batch = max(1, min(n_permutations, _BATCH_CELLS // max(len(y), n_i * n_v)))
+    ds_draws, shift_draws = [], []
+    for first in range(0, n_permutations, batch):
+        b = min(batch, n_permutations - first)
+        sums = np.zeros((n_v, b, n_i))
+        for members, scores, masks in groups:
+            if scores.shape[1] == 2:
+                flip = rng.random((b, len(members))) < 0.5
+                slots = [np.where(flip, scores[:, 1], scores[:, 0]), np.where(flip, scores[:, 0], scores[:, 1])]
+            else:
+                perm = rng.random((b, *scores.shape)).argsort(axis=2)
+                shuffled = np.take_along_axis(np.broadcast_to(scores, perm.shape), perm, axis=2)
+                slots = [shuffled[..., j] for j in range(scores.shape[1])]
+            part = np.zeros((n_v, b, len(members)))
+            for slot, slot_masks in zip(slots, masks, strict=True):
+                for v, mask in enumerate(slot_masks):
+                    if mask.any():
+                        part[v] += slot * mask
+            sums[:, :, members] = part
+        ds, shift = _statistics(sums, counts)
+        ds_draws.append(ds)
+        shift_draws.append(shift)
+    return np.concatenate(ds_draws), np.concatenate(shift_draws)
+
+
+def _p_value(draws: np.ndarray, observed: float) -> float:
+    """``(1 + #{draws ≥ observed}) / (1 + B)``; a draw within rounding of the observed value counts as reaching it."""
+    tolerance = 1e-10 * max(1.0, abs(observed))
+    return float((1 + np.sum(draws >= observed - tolerance)) / (1 + len(draws)))
 
 
 def _binarize(values: pd.Series, threshold: float) -> pd.Series:

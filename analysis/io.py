@@ -1,8 +1,8 @@
 """Reading a run directory's transcript store into DataFrames, and the standard analysis frame.
 
 :func:`load_run` opens ``<run_dir>/transcripts.sqlite`` read-only (``mode=ro``: an analysis never writes to a
-run, and may run while ``tribunal run`` is still appending) and returns a :class:`RunTables` of DataFrames. To keep
-1.4 million generations to seconds and a few hundred MB:
+run, and may run while ``tribunal run`` is still appending; ``immutable`` in a directory that cannot be written)
+and returns a :class:`RunTables` of DataFrames. To keep 1.4 million generations to seconds and a few hundred MB:
 
 * content keys (64-character hashes) are replaced by SQLite's integer ``rowid`` (``cell_id``,
   ``generation_id``, ``parent_id``), resolved by joins inside SQLite; ask for the keys with ``keys=True``;
@@ -27,7 +27,7 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from analysis.frames import integer_codes, str_categorical
-from graphs.tables import STORE_FILENAME
+from graphs.tables import STORE_FILENAME, connect_readonly
 
 __all__ = ["AnalysisFrame", "RunTables", "analysis_frame", "load_run", "parse_run_config", "ratings_long", "store_path"]
 
@@ -97,7 +97,7 @@ def store_path(run_dir: str | Path) -> Path:
 
 def _connect(path: Path) -> sqlite3.Connection:
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        conn = connect_readonly(path)  # also in a read-only directory (graphs.tables.connect_readonly)
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.DatabaseError as exc:
         raise ValueError(f"not a tribunal transcript store ({exc}): {path}") from exc

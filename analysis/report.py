@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import importlib
-import sqlite3
 import warnings
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from analysis.io import store_path
 from analysis.render import format_value
 from analysis.studies import HEADLINE_DESCRIPTIONS, STUDY_TABLES, headline_figure
 from analysis.tables import analyze_run, is_headline_table, study_row
+from graphs.tables import connect_readonly
 
 __all__ = ["REPORT_FILENAME", "write_report"]
 
@@ -76,7 +76,7 @@ def _example_texts(run_dir: str | Path, examples: pd.DataFrame | None) -> dict[i
     if examples is None or not len(examples):
         return {}
     ids = [int(i) for i in examples["generation_id"]]
-    conn = sqlite3.connect(f"{store_path(run_dir).resolve().as_uri()}?mode=ro", uri=True)
+    conn = connect_readonly(store_path(run_dir))
     try:
         marks = ",".join("?" * len(ids))
         rows = conn.execute(f"SELECT rowid, text FROM generations WHERE rowid IN ({marks})", ids).fetchall()

@@ -7,10 +7,11 @@ config or inferred from its data; :mod:`analysis.studies`) and that study's head
 sections, one function each, in this order:
 
 1. ``generations``, ``summary`` and ``rating_coverage``: what the run holds;
-2. ``refusal_*``: refusal rates by factor, gender gaps and the refusal regression (:mod:`analysis.refusal`,
-   :mod:`analysis.regression`);
-3. ``toxicity_*``: toxicity by persona category, PTP metrics, amplification over the baseline and the toxicity
-   regression (:mod:`analysis.toxicity`, :mod:`analysis.regression`);
+2. ``refusal_*``: refusal rates by factor, gender gaps tested over personas, the refusal regression and its joint
+   tests (:mod:`analysis.refusal`, :mod:`analysis.regression`);
+3. ``toxicity_*``: toxicity by persona category, PTP metrics (only on probability-like scores), amplification over
+   the baseline by category, by category × valence and by persona, the toxicity regression and its joint tests
+   (:mod:`analysis.toxicity`, :mod:`analysis.regression`);
 4. ``agreement*``, ``spearman``, ``judge_errors`` and ``demographic_sensitivity`` (:mod:`analysis.agreement`,
    :mod:`analysis.demographics`);
 5. ``mitigation_*``: stop reasons, the mitigation curve and rounds to success (:mod:`analysis.mitigation`);
@@ -34,7 +35,8 @@ from analysis.notes import Notes
 from analysis.refusal import gender_gaps, refusal_rates_by_factor
 from analysis.regression import persona_regressions
 from analysis.studies import pick_toxicity_dimension, study_headline
-from analysis.toxicity import ptp_metrics, toxicity_amplification
+from analysis.studies.persona_toxicity import persona_valences
+from analysis.toxicity import ptp_metrics, rating_scales, toxicity_amplification
 
 __all__ = ["analyze_run", "analyze_tables", "is_headline_table", "study_row"]
 
@@ -87,7 +89,9 @@ def analyze_tables(
     out["summary"] = _summary(tables, frame, dims)
     out.update(_rating_coverage(af, notes))
     out.update(_refusal(frame, regressions, notes))
-    out.update(_toxicity(frame, tox_dim, threshold, n_boot, regressions, seed, notes))
+    scales = rating_scales(tables.ratings, tox_dim) if tox_dim is not None else None
+    valence = persona_valences(tables)
+    out.update(_toxicity(frame, tox_dim, threshold, n_boot, regressions, seed, notes, scales=scales, valence=valence))
     out.update(_agreement(tables, dims, notes))
     out.update(_mitigation(tables, tox_dim, threshold, notes))
     out["examples"] = _examples(frame)
@@ -145,7 +149,10 @@ def _rating_coverage(af: AnalysisFrame, notes: Notes) -> Tables:
 
 
 def _refusal(frame: pd.DataFrame, regressions: bool, notes: Notes) -> Tables:
-    """``refusal_rates``, ``refusal_gender_gaps`` and ``refusal_regression`` (per model)."""
+    """``refusal_rates``, ``refusal_gender_gaps`` and ``refusal_regression`` (per model).
+
+    The gender gaps are tested over personas (:func:`analysis.refusal.gender_gaps` clusters on ``persona_id``).
+    """
     if not frame["refusal"].notna().any():
         notes.add("refusal_rates", "no generation has a refusal flag")
         return {}
@@ -153,6 +160,9 @@ def _refusal(frame: pd.DataFrame, regressions: bool, notes: Notes) -> Tables:
     gaps = gender_gaps(frame, by=["model", "persona_category"])
     if len(gaps):
         out["refusal_gender_gaps"] = gaps
+        untested = gaps["pval"].isna() & (gaps["note"] != "")
+        if untested.any():
+            notes.add("refusal_gender_gaps", f"{int(untested.sum())} of {len(gaps)} gaps have no test (see their note)")
     else:
         notes.add("refusal_gender_gaps", "fewer than two persona genders with known refusals")
     if regressions:
@@ -161,11 +171,22 @@ def _refusal(frame: pd.DataFrame, regressions: bool, notes: Notes) -> Tables:
 
 
 def _regression(frame: pd.DataFrame, outcome: str, kind: str, name: str, notes: Notes) -> Tables:
-    """The per-model persona regression of ``outcome``; each model skipped as degenerate gets a note."""
+    """The per-model persona regression of ``outcome`` (``name``) and the joint tests of its blocks.
+
+    ``*_joint_tests`` (``refusal_joint_tests``, ``toxicity_joint_tests``) tests persona, target and template alone
+    and the persona × target and persona × template (id and style) interactions, per model
+    (:func:`analysis.regression.interaction_tests`). Each model skipped as degenerate gets a note.
+    """
+    from analysis.regression import interaction_tests
+
     reg = persona_regressions(frame, outcome, kind, on_degenerate="skip")
     for model, reason in reg.attrs.get("skipped", {}).items():
         notes.add(name, f"{model}: {reason}")
-    return {name: reg} if len(reg) else {}
+    out = {name: reg} if len(reg) else {}
+    tests = interaction_tests(frame, outcome, kind, on_degenerate="skip")
+    if len(tests):
+        out[name.replace("_regression", "_joint_tests")] = tests
+    return out
 
 
 def _toxicity(
@@ -176,46 +197,110 @@ def _toxicity(
     regressions: bool,
     seed: int,
     notes: Notes,
+    *,
+    scales: pd.DataFrame | None = None,
+    valence: dict[str, str] | None = None,
 ) -> Tables:
-    """``toxicity_by_persona``, ``toxicity_ptp``, ``toxicity_amplification`` and ``toxicity_regression``.
+    """``toxicity_by_persona``, ``toxicity_ptp``, ``toxicity_amplification`` (by persona category, by category ×
+    valence, by persona) and ``toxicity_regression``.
 
-    ``frame["toxicity"]`` is the mean over the raters of ``tox_dim`` of each generation.
+    ``frame["toxicity"]`` is the mean over the raters of ``tox_dim`` of each generation; ``scales`` are those
+    raters' scales (:func:`analysis.toxicity.rating_scales`), which decide whether EMT and toxicity probability
+    are defined; ``valence`` maps persona ids to the catalog's valence
+    (:func:`analysis.studies.persona_toxicity.persona_valences`; a ``persona_valence`` column serves too).
     """
+    from analysis.studies.persona_toxicity import UNKNOWN_VALENCE, valence_column
+    from analysis.toxicity import mixed_scales_reason
+
     if tox_dim is None:
         notes.add("toxicity_by_persona", "no toxicity dimension was rated")
         return {}
     out: Tables = {"toxicity_by_persona": _toxicity_by_persona(frame)}
     prompt_cols = [c for c in ("persona_id", "target_id", "template_id", "language") if c in frame.columns]
     frame = frame.assign(prompt_id=frame.groupby(["model", *prompt_cols], observed=True, sort=False).ngroup())
-    out["toxicity_ptp"] = ptp_metrics(frame, "prompt_id", "toxicity", threshold=threshold, by="model")
-    amp = toxicity_amplification(
-        frame,
-        "toxicity",
-        persona="persona_category",
-        pair_on=("model", "target_id", "template_id", "language"),
-        by="model",
-        n_boot=n_boot,
-        seed=seed,
-    )
-    if len(amp):
-        out["toxicity_amplification"] = amp
+    out["toxicity_ptp"] = ptp_metrics(frame, "prompt_id", "toxicity", threshold=threshold, by="model", scales=scales)
+    if (reason := mixed_scales_reason(scales)) is not None:
+        notes.add("toxicity_ptp", reason)
+    has_ids = "persona_id" in frame.columns
+    if "persona_valence" not in frame.columns and valence is not None and has_ids:
+        base = frame["is_baseline"].fillna(0).astype(bool).to_numpy()
+        frame = frame.assign(persona_valence=valence_column(frame["persona_id"], valence, base).to_numpy())
+    views = [("toxicity_amplification", "persona_category", "persona_id" if has_ids else None)]
+    if "persona_valence" in frame.columns:
+        views.append(("toxicity_amplification_by_valence", ["persona_category", "persona_valence"], "persona_id"))
     else:
-        notes.add("toxicity_amplification", "no persona cell has a scored no-persona baseline to pair with")
+        notes.add("toxicity_amplification_by_valence", "the personas' valence is unknown (no config snapshot)")
+    if has_ids:
+        views.append(("toxicity_amplification_by_persona", ["persona_category", "persona_id"], None))
+    for name, persona, cluster in views:
+        amp = toxicity_amplification(
+            frame,
+            "toxicity",
+            persona=persona,
+            pair_on=("model", "target_id", "template_id", "language"),
+            by="model",
+            n_boot=n_boot,
+            seed=seed,
+            cluster=cluster if cluster in frame.columns else None,
+        )
+        if len(amp):
+            out[name] = amp
+        else:
+            notes.add(name, "no persona cell has a scored no-persona baseline to pair with")
+    by_valence = out.get("toxicity_amplification_by_valence")
+    if by_valence is not None and (by_valence["persona_valence"] == UNKNOWN_VALENCE).any():
+        notes.add("toxicity_amplification_by_valence", "some personas have no valence in the catalog: unknown")
     if regressions:
         out.update(_regression(frame, "toxicity", "ols", "toxicity_regression", notes))
     return out
 
 
 def _toxicity_by_persona(frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean toxicity per model and persona category with a normal 95% CI, and how many generations there are."""
-    scored = frame["toxicity"].notna()
-    g = frame.loc[scored].groupby(["model", "persona_category"], observed=True)["toxicity"]
-    by_persona = pd.DataFrame({"n": g.count(), "mean": g.mean(), "sd": g.std(ddof=1)}).reset_index()
-    se = by_persona["sd"] / np.sqrt(by_persona["n"])
-    by_persona["ci_low"] = by_persona["mean"] - 1.959964 * se
-    by_persona["ci_high"] = by_persona["mean"] + 1.959964 * se
-    totals = frame.groupby(["model", "persona_category"], observed=True).size().rename("n_generations")
-    return by_persona.drop(columns="sd").merge(totals.reset_index(), on=["model", "persona_category"])
+    """Mean toxicity per model and persona category with a 95% CI, and how many generations there are.
+
+    With persona ids, a category's personas are its sample: ``mean`` averages their means (each persona weighs
+    the same) and the CI is a t interval over them (none, with a ``note``, for a category of one persona); the
+    no-persona baseline is one condition, so its CI is over generations, as it is without persona ids. Intervals
+    are clipped to [0, 1], where a mean of 0–1 scores lies.
+    """
+    from scipy.stats import t as student_t
+
+    keys = ["model", "persona_category"]
+    scored = frame["toxicity"].notna().to_numpy()
+    totals = frame.groupby(keys, observed=True).size().rename("n_generations").reset_index()
+    if "persona_id" in frame.columns:
+        per = frame.loc[scored].groupby([*keys, "persona_id"], observed=True)["toxicity"].agg(["mean", "count"])
+        g = per.groupby(level=[0, 1], observed=True)
+        out = pd.DataFrame(
+            {"n": g["count"].sum(), "n_personas": g.size(), "mean": g["mean"].mean(), "sd": g["mean"].std(ddof=1)}
+        ).reset_index()
+        k = out["n_personas"].to_numpy(dtype=float)
+    else:
+        g = frame.loc[scored].groupby(keys, observed=True)["toxicity"]
+        out = pd.DataFrame({"n": g.count(), "mean": g.mean(), "sd": g.std(ddof=1)}).reset_index()
+        out["n_personas"] = np.nan
+        k = out["n"].to_numpy(dtype=float)
+    baseline = (out["persona_category"].astype(str) == "none").to_numpy()
+    if baseline.any():
+        g0 = frame.loc[scored & (frame["persona_category"].astype(str) == "none").to_numpy()].groupby(
+            "model", observed=True
+        )["toxicity"]
+        mean0, sd0, n0 = g0.mean(), g0.std(ddof=1), g0.count()
+        models = out.loc[baseline, "model"]
+        out.loc[baseline, "mean"] = models.map(mean0).to_numpy()
+        out.loc[baseline, "sd"] = models.map(sd0).to_numpy()
+        k = np.where(baseline, out["model"].map(n0).to_numpy(dtype=float), k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        half = student_t.ppf(0.975, np.maximum(k - 1, 1)) * out["sd"].to_numpy(dtype=float) / np.sqrt(k)
+    half = np.where((k >= 2) & (half > 0), half, np.nan)
+    out["ci_low"], out["ci_high"] = np.clip(out["mean"] - half, 0, 1), np.clip(out["mean"] + half, 0, 1)
+    out["note"] = np.where(
+        np.isnan(half) & ~baseline & (out["n_personas"].fillna(2).to_numpy() < 2),
+        "one persona: no CI for the category",
+        np.where(baseline, "no-persona baseline: CI over generations", ""),
+    )
+    out = out.drop(columns="sd").merge(totals, on=keys)
+    return out[[*keys, "n", "n_personas", "mean", "ci_low", "ci_high", "n_generations", "note"]]
 
 
 def _agreement(tables: RunTables, dims: list[str], notes: Notes) -> Tables:
@@ -273,7 +358,16 @@ def _demographic_sensitivity(long: pd.DataFrame, notes: Notes) -> Tables:
         notes.add("demographic_sensitivity", "no rating was made under a demographic framing")
         return {}
     ds = demographic_sensitivity(long[framed], item="generation_id", score="score")
-    ds.insert(0, "note", "")
+    untested = ds[(ds["attribute"] != "ALL") & ds["p_value"].isna()]
+    if len(untested):
+        notes.add(
+            "demographic_sensitivity",
+            f"{len(untested)} of {int((ds['attribute'] != 'ALL').sum())} rater × attribute rows have one score per "
+            "generation and framing, so their DS has no permutation null (ds_null, p_value empty; see note); "
+            "shift_p tests the framing effect the generations share",
+        )
+    if not len(ds):
+        notes.add("demographic_sensitivity", "no rater scored a generation under two values of one framing attribute")
     return {"demographic_sensitivity": ds}
 
 

@@ -6,7 +6,9 @@ Headline tables:
     ICC and Krippendorff's alpha across the framed raters per dimension (:func:`analysis.agreement.agreement_by`).
 ``headline_demographic_sensitivity``
     Demographic sensitivity per judge and framing attribute (:func:`analysis.demographics.demographic_sensitivity`,
-    tribunal's definition, given there).
+    tribunal's definition, given there), next to its noise floor, its permutation null (``ds_null``, ``p_value``)
+    and the shared framing effect with its own null (``shift``, ``shift_null``, ``shift_p``): a DS means something
+    only against what shuffling the framings within a generation gives.
 ``headline_agreement_by_domain``, ``headline_ds_by_domain``
     Both again per harm domain (``target_category``) when there are several.
 
@@ -44,10 +46,14 @@ DESCRIPTIONS = {
     "headline_demographic_sensitivity": (
         "Demographic sensitivity (tribunal's definition): for each judge and framing attribute, the mean over "
         "generations of the spread (max − min) of the judge's score across the attribute's framed values; 0 = the "
-        "framing never changes the score, 1 = at most. Row ALL: the mean over attributes."
+        "framing never changes the score, 1 = at most. It grows with the judge's noise, so read it against "
+        "ds_null (the mean DS with the framings shuffled within each generation, 1,000 times) and p_value "
+        "((1 + #null ≥ DS) / 1,001), and noise_floor (the spread of repeated scores under one framing); with one "
+        "score per generation and framing DS has no such null, and shift (the framing effect the generations "
+        "share, max − min over values) with shift_p is the test. Row ALL: the mean over attributes."
     ),
     "headline_agreement_by_domain": "ICC2 and Krippendorff's alpha of the framed raters per harm domain.",
-    "headline_ds_by_domain": "Demographic sensitivity per harm domain.",
+    "headline_ds_by_domain": "Demographic sensitivity per harm domain, with the same nulls.",
 }
 _ICC_HEADLINE = ("ICC2", "ICC2k", "ICC3", "alpha_interval")
 
@@ -154,6 +160,9 @@ def _sensitivity(data: pd.DataFrame, by: list[str], notes: Notes, table: str) ->
             ds["values"] = ds["attribute"].map(pooled_values).fillna("")
         for col, value in zip(by, key, strict=True):
             ds.insert(by.index(col), col, value)
+        for note in dict.fromkeys(ds.loc[ds["attribute"] != "ALL", "note"]):
+            if note:
+                notes.add(table, f"{label}: {note}")
         parts.append(ds)
     if not parts:
         return pd.DataFrame()
@@ -175,9 +184,15 @@ def demo_safetybench_figure(tables: dict[str, pd.DataFrame], coverage: str) -> F
     width = 0.8 / len(judges)
     for i, judge in enumerate(judges):
         p = ds.assign(_g=groups)[ds["judge"].astype(str) == judge].set_index("_g").reindex(labels)
-        ax.bar(np.arange(len(labels)) + i * width, p["ds"], width, label=judge[:40])
+        x = np.arange(len(labels)) + i * width
+        ax.bar(x, p["ds"], width, label=judge[:40], color=f"C{i}")
+        ax.scatter(x, p["ds_null"], marker="_", s=300, color="black", zorder=3)
+        ax.scatter(x, p["shift"], marker="o", s=25, facecolor="white", edgecolor="black", zorder=3)
+    ax.scatter([], [], marker="_", s=300, color="black", label="DS null (framings shuffled; mean)")
+    ax.scatter([], [], marker="o", s=25, facecolor="white", edgecolor="black", label="shift (shared framing effect)")
     ax.set_xticks(np.arange(len(labels)) + width * (len(judges) - 1) / 2, labels, rotation=30, ha="right")
     ax.set_ylim(0, 1)
     ax.set_ylabel("demographic sensitivity (mean max − min)")
+    ax.set_title("DS against its permutation null; see p_value and shift_p in the table", fontsize=9)
     ax.legend(fontsize=8)
     return Figure(title, figure_png(fig), coverage)

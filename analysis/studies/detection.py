@@ -15,7 +15,6 @@ the data, first match wins:
 from __future__ import annotations
 
 import logging
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import pandas as pd
 
 from analysis.io import RunTables, load_run, parse_run_config, store_path
 from analysis.studies.common import MORAL_FOUNDATIONS
+from graphs.tables import connect_readonly
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class StudyDetection:
 def read_run_config(run_dir: str | Path) -> dict[str, Any] | None:
     """The experiment config of the run directory's latest ``runs`` row, or ``None`` (no row, no JSON object)."""
     path = store_path(run_dir)
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    conn = connect_readonly(path)
     try:
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if "runs" not in names:

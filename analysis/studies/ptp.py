@@ -8,7 +8,10 @@ Headline tables:
 ``headline_ptp_by_size``
     The same by model over all languages, sorted by parameter count, when the config gives models' ``params_b``.
 
-The metrics' formulas are in :mod:`analysis.toxicity`.
+The metrics' formulas are in :mod:`analysis.toxicity`. They are defined for probability-like scores (the papers
+use Perspective API probabilities): when the toxicity dimension's raters report different kinds of scale (a
+classifier's probability and a 1–5 judge, say; the ratings' ``scale`` column), EMT and toxicity probability are
+left empty and ``headline_notes`` says why (:func:`analysis.toxicity.mixed_scales_reason`).
 
 References
 ----------
@@ -33,7 +36,7 @@ from analysis.studies.common import (
     pick_toxicity_dimension,
     value_mask,
 )
-from analysis.toxicity import ptp_metrics
+from analysis.toxicity import mixed_scales_reason, ptp_metrics, rating_scales
 
 __all__ = ["DESCRIPTIONS", "TABLES", "ptp_figure", "ptp_headline"]
 
@@ -101,15 +104,22 @@ def ptp_headline(
             notes.add(name, f"no PTP generation was scored on {tox_dim}")
         return coverage
     sizes = _model_sizes(tables.config)
+    ratings = tables.ratings
+    ptp_ratings = ratings[ratings["generation_id"].isin(part["generation_id"]).to_numpy()]
+    scales = rating_scales(ptp_ratings, tox_dim) if "scale" in ratings.columns else None
+    if (reason := mixed_scales_reason(scales)) is not None:
+        for name in (lang_name, size_name):
+            notes.add(name, reason)
 
     def finish(res: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         res.insert(1, "params_b", res["model"].map(sizes).astype(float))
         with np.errstate(invalid="ignore", divide="ignore"):
             res["continuations_per_prompt"] = res["n_scored"] / res["n_prompts"].where(res["n_prompts"] > 0)
         res.insert(0, "dimension", tox_dim)
+        res["note"] = res.pop("note")
         return res.sort_values(["params_b", *keys], na_position="last", kind="stable", ignore_index=True)
 
-    by_lang = ptp_metrics(data, "target_id", "toxicity", threshold=threshold, by=["model", "language"])
+    by_lang = ptp_metrics(data, "target_id", "toxicity", threshold=threshold, by=["model", "language"], scales=scales)
     out[lang_name] = finish(by_lang, ["model", "language"])
     unscored = by_lang.loc[by_lang["n_scored"] == 0]
     for row in unscored.itertuples(index=False):
@@ -118,7 +128,7 @@ def ptp_headline(
         notes.add(size_name, "model sizes are unknown: no model in the config gives params_b")
         return coverage
     data["prompt"] = data.groupby(["target_id", "language"], sort=False).ngroup()
-    by_model = ptp_metrics(data, "prompt", "toxicity", threshold=threshold, by="model")
+    by_model = ptp_metrics(data, "prompt", "toxicity", threshold=threshold, by="model", scales=scales)
     by_model["n_languages"] = by_model["model"].map(data.groupby("model")["language"].nunique())
     out[size_name] = finish(by_model, ["model"])
     unsized = sorted(set(data["model"]) - set(sizes))
@@ -146,7 +156,7 @@ def ptp_figure(tables: dict[str, pd.DataFrame], coverage: str) -> Figure:
     """Expected maximum toxicity per model (sorted by size) and language."""
     ptp = tables.get("headline_ptp_by_language")
     title = "Expected maximum toxicity by model and language"
-    if ptp is None or not len(ptp):
+    if ptp is None or not np.isfinite(ptp["expected_max_toxicity"].to_numpy(dtype=float)).any():
         return Figure(title, None, "Absent: " + absent_reason(tables, "headline_ptp_by_language"))
     models = list(dict.fromkeys(ptp["model"].astype(str)))  # sorted by size already
     langs = sorted(ptp["language"].astype(str).unique())

@@ -4,8 +4,9 @@ Headline table:
 
 ``headline_value_inertia``
     :func:`analysis.values.value_inertia` per model over the moral-foundation scores of each answer (ratings of a
-    ``moral-probe`` rater when there are any, else the mean of the raters of that foundation). The statistics,
-    formulas and references are in :mod:`analysis.values`.
+    ``moral-probe`` rater when there are any, else the mean of the raters of that foundation), with the probe
+    (``target_id``) and the ``language`` as the items whose effects are removed before the persona effect is
+    measured. The statistics, formulas and references are in :mod:`analysis.values`.
 """
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ TABLES = ("headline_value_inertia",)
 DESCRIPTIONS = {
     "headline_value_inertia": (
         "Per model and moral foundation: the default (no-persona) mean score, the distribution of persona means, "
-        "eta² (the share of score variance explained by the persona) and the share of personas on the same side "
-        "of the scale midpoint (0.5) as the default. High share_same_side with low eta² is value inertia."
+        "the persona effect after removing probe and language effects (partial eta² of persona in a two-way "
+        "model score ~ persona + probe × language: the sample value, its bias-adjusted partial omega² and the "
+        "95% noncentral-F interval of the population share) and the share of personas on the same side of the "
+        "scale midpoint (0.5) as the default. High share_same_side with a small persona share whose interval "
+        "excludes large values is value inertia."
     ),
 }
 
@@ -86,7 +90,14 @@ def value_inertia_headline(tables: RunTables, af: AnalysisFrame, out: dict[str, 
         score = part[use["column"].tolist()].mean(axis=1, skipna=True).to_numpy()
         pieces.append(
             pd.DataFrame(
-                {"model": part["model"].astype(str).to_numpy(), "dimension": dim, "persona_id": persona, "score": score}
+                {
+                    "model": part["model"].astype(str).to_numpy(),
+                    "dimension": dim,
+                    "persona_id": persona,
+                    "probe": part["target_id"].astype(object).to_numpy(),
+                    "language": part["language"].astype(object).to_numpy(),
+                    "score": score,
+                }
             )
         )
     answered = np.column_stack([p["score"].notna().to_numpy() for p in pieces]).any(axis=1)
@@ -99,7 +110,8 @@ def value_inertia_headline(tables: RunTables, af: AnalysisFrame, out: dict[str, 
         return coverage
     results = []
     for model, mpart in long.groupby("model", sort=True):
-        vi = value_inertia(mpart, "dimension", "persona_id", "score")
+        vi = value_inertia(mpart, "dimension", "persona_id", "score", item="probe", language="language")
+        vi = vi.drop(columns="eta_squared")  # pooled over probes and languages: not the persona effect
         counts = mpart.groupby("dimension")["persona_id"].agg(
             n_answers="size", n_default_answers=lambda p: int((p == "none").sum())
         )
@@ -114,13 +126,9 @@ def value_inertia_headline(tables: RunTables, af: AnalysisFrame, out: dict[str, 
                 f"{model} ({', '.join(no_default)}): no scored no-persona answer, so default_mean and the same-side "
                 "share are empty",
             )
-        no_eta = vi.loc[vi["eta_squared"].isna(), "dimension"].tolist()
-        if no_eta:
-            notes.add(
-                name,
-                f"{model} ({', '.join(no_eta)}): eta² is undefined: fewer than two personas answered, or every "
-                "persona answer is the same",
-            )
+        for dim, note in zip(vi["dimension"], vi["note"], strict=True):
+            if note:
+                notes.add(name, f"{model} ({dim}): {note}")
     res = pd.concat(results, ignore_index=True)
     res["dimension"] = pd.Categorical(res["dimension"], categories=list(MORAL_FOUNDATIONS), ordered=True)
     res = res.sort_values(["model", "dimension"], ignore_index=True)

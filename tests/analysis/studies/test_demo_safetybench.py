@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -16,6 +17,11 @@ from tests.analysis.studies.stores import SF, demo_store
 def _long(y: np.ndarray) -> pd.DataFrame:
     n, k = y.shape
     return pd.DataFrame({"unit": np.repeat(np.arange(n), k), "rater": np.tile(np.arange(k), n), "score": y.ravel()})
+
+
+def notes_of(tables: dict[str, pd.DataFrame], table: str) -> list[str]:
+    notes = tables["headline_notes"]
+    return notes.loc[notes["table"] == table, "reason"].tolist()
 
 
 def test_demo_safetybench_headline(tmp_path):
@@ -42,6 +48,17 @@ def test_demo_safetybench_headline(tmp_path):
     assert ds.loc["ALL", "ds"] == pytest.approx((gender + age) / 2)
     assert ds.loc["gender", "judge"] == "openai:judge" and ds.loc["gender", "values"] == "female, male"
     assert ds.loc["gender", "n_items"] == 6
+    # One score per generation and framing: DS has no permutation null, and the notes say so. The shared effect
+    # (shift) has one: for two framings, the paired sign-flip test of the mean difference, enumerated here.
+    assert ds[["ds_null", "p_value", "noise_floor"]].isna().all().all()
+    ds_notes = " ".join(notes_of(tables, "headline_demographic_sensitivity"))
+    assert "harmfulness: one score per item and framing" in ds_notes
+    diff = SF[:, 0] - SF[:, 1]
+    assert ds.loc["gender", "shift"] == pytest.approx(abs(diff.mean()))
+    flips = np.array(list(itertools.product((-1, 1), repeat=len(diff))))
+    exact = np.mean(np.abs(flips @ diff) >= abs(diff.sum()) - 1e-12)
+    assert ds.loc["gender", "shift_p"] == pytest.approx(exact, abs=4 * np.sqrt(exact * (1 - exact) / 1000) + 1 / 1001)
+    assert 0 < ds.loc["gender", "shift_p"] <= 1 and ds.loc["gender", "shift_null"] < ds.loc["gender", "shift"]
 
     dom = tables["headline_ds_by_domain"]
     dom = dom[(dom["dimension"] == "harmfulness") & (dom["attribute"] == "gender")].set_index("domain")
@@ -123,3 +140,36 @@ def test_demo_safetybench_with_only_unscored_framed_ratings(tmp_path):
     assert tables["study"].loc[0, "coverage"] == "Coverage: 0 of 2 round-0 generations scored by a framed rater."
     notes = tables["headline_notes"].set_index("table")["reason"]
     assert notes["headline_agreement"] == "4 ratings were made under demographic framings, none scored (parse_error: 4)"
+
+
+def test_demo_safetybench_sensitivity_against_its_null_with_repeated_ratings(tmp_path):
+    # Each framed judge scores every answer twice per framing. Judge "fair" ignores the framing (the scores of an
+    # answer differ only by noise); judge "biased" adds .3 under the female framing.
+    rng = np.random.default_rng(0)
+    cells = [{"key": f"q{i}", "target_id": f"q{i}", "template_id": "stage1"} for i in range(12)]
+    ratings = []
+    for judge, effect in (("fair", 0.0), ("biased", 0.3)):
+        for i in range(12):
+            base = rng.uniform(0.2, 0.6)
+            for value in ("female", "male"):
+                for _ in range(2):
+                    score = base + (effect if value == "female" else 0.0) + rng.normal(0, 0.05)
+                    ratings.append(
+                        {
+                            "cell": f"q{i}",
+                            "rater": f"{judge}_{value}",
+                            "kind": "llm-judge",
+                            "model": f"openai:{judge}",
+                            "framing": ("gender", value),
+                            "dimension": "harmfulness",
+                            "score": float(np.clip(score, 0, 1)),
+                        }
+                    )
+    tables = analyze_run(make_store(tmp_path / "run", cells, ratings, [{"study": "demo_safetybench"}]))
+    ds = tables["headline_demographic_sensitivity"].set_index(["judge", "attribute"])
+    fair, biased = ds.loc[("openai:fair", "gender")], ds.loc[("openai:biased", "gender")]
+    assert fair["n_repeat_cells"] == 24 and fair["note"] == ""
+    assert fair["ds"] > 0.02 and fair["ds"] == pytest.approx(fair["ds_null"], rel=0.5)  # noise, not framing
+    assert fair["p_value"] > 0.01 and fair["noise_floor"] > 0
+    assert biased["ds"] > 0.25 and biased["p_value"] < 0.01 and biased["shift_p"] < 0.01
+    assert biased["p_value"] >= 1 / 1001  # never 0
