@@ -9,28 +9,39 @@ requests themselves. Third-party backends register under the entry-point group `
 from __future__ import annotations
 
 import abc
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from pydantic import BaseModel, ValidationError
+
 from agents.registry import Registry
 from agents.types import CallFailure, Completion, GenerationRequest
 from configs.loader import ConfigError, resolve_env
+from configs.options import first_problem, resolve_env_refs
 from configs.schema import ModelSpec
 
 GenerationOutput = Completion | CallFailure
 
 
 class Backend(abc.ABC):
-    """A model reached through some runtime. Subclasses set ``kind`` and implement :meth:`generate`."""
+    """A model reached through some runtime. Subclasses set ``kind`` and implement :meth:`generate`.
+
+    ``Options`` is the pydantic model of the backend's ``options:`` (the built-ins' live in
+    :data:`configs.options.BACKEND_OPTIONS`, so that ``tribunal validate`` checks them); construction validates the
+    spec's options against it into :attr:`options`. ``None`` leaves them free-form (``options`` is then ``None``).
+    """
 
     kind: ClassVar[str]
     description: ClassVar[str] = ""
     supports_json_schema: ClassVar[bool] = False
     supports_logprobs: ClassVar[bool] = False
+    Options: ClassVar[type[BaseModel] | None] = None
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
+        self.options: Any = parse_options(self.Options, spec.options)
 
     @property
     def name(self) -> str:
@@ -103,6 +114,51 @@ def create_backend(
         raise ConfigError(config_path, field, exc.problem) from None
     except ValueError as exc:
         raise ConfigError(config_path, field_path, str(exc)) from None
+
+
+def parse_options(model: type[BaseModel] | None, options: dict[str, Any]) -> Any:
+    """``options`` validated against a backend's or rater's ``Options`` model (``None``: left as they are).
+
+    Raises:
+        ConfigError: ``<config>: options.FIELD: problem``; :func:`create_backend` puts the spec's place in front.
+    """
+    if model is None:
+        return None
+    try:
+        return model.model_validate(options)
+    except ValidationError as exc:
+        where, problem = first_problem(exc)
+        raise ConfigError("<config>", f"options.{where}" if where else "options", problem) from None
+
+
+def resolve_option_refs(data: Any, field: str) -> tuple[Any, tuple[str, ...]]:
+    """Free-form option data (``extra_body``, LangChain ``kwargs``) with every ``${ENV_VAR}`` reference resolved
+    now, and the values resolved, which the backend masks wherever a server might echo them. ``field`` is the
+    data's place in the spec (``options.extra_body``). The resolved data is never stored.
+
+    Raises:
+        ConfigError: a referenced variable is unset.
+    """
+    secrets: list[str] = []
+
+    def resolve(value: str, where: str) -> str | None:
+        resolved = spec_value(value, where)
+        if resolved:
+            secrets.append(resolved)
+        return resolved
+
+    return resolve_env_refs(data, resolve, root=field), tuple(secrets)
+
+
+def unsendable(payload: Any) -> str | None:
+    """Why a request body cannot be sent as JSON (a ``nan``, an infinite number, a value that is not JSON), or
+    ``None``. A backend checks its payload with this before the first attempt and returns such a request as a
+    ``client_error`` failure, tried once: a local fault is not the server's, and retrying cannot fix it."""
+    try:
+        json.dumps(payload, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return f"the request cannot be sent as JSON: {exc}"
+    return None
 
 
 def spec_value(value: str | None, field: str) -> str | None:

@@ -1,14 +1,18 @@
 """A content-addressed response cache in front of any backend.
 
 A call's key is a hash of the model's identity and the full request (messages, sampling parameters including the
-seed, schema, logprobs), so the same call always has the same key. Completed replies are stored as soon as each
-batch returns, in the run directory's store: a run killed at any point and started again gets every completed
-call back from the cache instead of paying for it twice. Failures are never cached. A reply served from the
-cache reports ``attempts == 0`` (no call was made).
+seed, schema, logprobs), so the same call always has the same key. Completed replies go to the run directory's
+store as they arrive: each request to a server backend (``openai``, ``langchain``: each request is its own call)
+is sent on its own and its reply handed to the cache the moment it returns, while the rest of the batch is still
+out; a backend that answers a batch at once (vLLM offline, the embedded model) hands over the batch's replies
+when it returns. A run killed at any point and started again gets every completed call back from the cache
+instead of paying for it twice; only calls in flight at the kill are repeated. Failures are never cached. A
+reply served from the cache reports ``attempts == 0`` (no call was made).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -22,8 +26,16 @@ class ResponseCache(Protocol):
     def cache_put(self, entries: Sequence[tuple[str, str]]) -> None: ...
 
 
+#: Backend kinds whose requests are independent calls to a server; a backend class may also say so itself with
+#: ``answers_each_request = True``.
+PER_REQUEST_KINDS = frozenset({"openai", "langchain"})
+
+
 class CachedBackend(Backend):
-    """Wraps ``inner``; asks it only for requests whose replies are not cached yet."""
+    """Wraps ``inner``; asks it only for requests whose replies are not cached yet.
+
+    Tokens and cost count the calls actually made through it (cache hits are free), also with no cache attached.
+    """
 
     def __init__(self, inner: Backend, cache: ResponseCache | None = None) -> None:
         super().__init__(inner.spec)
@@ -37,6 +49,7 @@ class CachedBackend(Backend):
         self.misses = 0
         self.prompt_tokens = 0
         self.completion_tokens = 0
+        self.per_request = bool(getattr(inner, "answers_each_request", inner.kind in PER_REQUEST_KINDS))
 
     @property
     def cost_usd(self) -> float:
@@ -74,14 +87,25 @@ class CachedBackend(Backend):
                 missing.append(index)
         if missing:
             self.misses += len(missing)
-            replies = await self.inner.generate([requests[i] for i in missing])
-            self._count(replies)
-            fresh = []
-            for index, reply in zip(missing, replies, strict=True):
-                results[index] = reply
-                if isinstance(reply, Completion):
-                    fresh.append((keys[index], reply.model_dump_json()))
-            self.cache.cache_put(fresh)
+            cache = self.cache
+
+            def arrived(indices: Sequence[int], replies: Sequence[GenerationOutput]) -> None:
+                self._count(replies)
+                fresh = []
+                for index, reply in zip(indices, replies, strict=True):
+                    results[index] = reply
+                    if isinstance(reply, Completion):
+                        fresh.append((keys[index], reply.model_dump_json()))
+                cache.cache_put(fresh)
+
+            if self.per_request and len(missing) > 1:
+
+                async def one(index: int) -> None:
+                    arrived([index], await self.inner.generate([requests[index]]))
+
+                await asyncio.gather(*(one(i) for i in missing))
+            else:
+                arrived(missing, await self.inner.generate([requests[i] for i in missing]))
         return [r for r in results if r is not None]
 
     async def aclose(self) -> None:

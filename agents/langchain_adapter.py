@@ -1,7 +1,8 @@
 """Adapter that makes any LangChain ``BaseChatModel`` a tribunal backend.
 
 From a config: ``backend: langchain`` with ``options.class: "package.module:ChatClass"`` and optional
-``options.kwargs`` passed to its constructor (``${ENV_VAR}`` values are resolved at run time). From code:
+``options.kwargs`` passed to its constructor (:class:`configs.options.LangChainOptions`; ``${ENV_VAR}`` values, anywhere
+in ``kwargs``, are resolved at run time, and a credential must be one). From code:
 ``LangChainBackend(spec, chat_model=my_model)``.
 
 Sampling parameters are bound per call where the model accepts them (``temperature``, ``max_tokens``, ``stop``);
@@ -19,8 +20,9 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from agents.base import Backend, GenerationOutput, register_backend, spec_value
+from agents.base import Backend, GenerationOutput, register_backend, resolve_option_refs
 from agents.types import CallFailure, Completion, FailureKind, GenerationRequest, Usage
+from configs.options import LangChainOptions
 from configs.schema import ModelSpec
 
 _ROLE = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
@@ -30,17 +32,15 @@ def to_langchain(request: GenerationRequest) -> list[BaseMessage]:
     return [_ROLE[m.role](content=m.content) for m in request.messages]
 
 
-def _build(spec: ModelSpec) -> BaseChatModel:
-    target = str(spec.options["class"])
+def _build(options: LangChainOptions) -> BaseChatModel:
+    target = options.class_
     module_name, _, attr = target.partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
+    except (ImportError, AttributeError, ValueError) as exc:
         raise ValueError(f"options.class {target!r} cannot be imported: {exc}") from None
-    kwargs = {
-        key: spec_value(value, f"options.kwargs.{key}") if isinstance(value, str) else value
-        for key, value in dict(spec.options.get("kwargs", {})).items()
-    }
+    # credentials are ${ENV_VAR} references (configs refuses literal ones), resolved here and never stored
+    kwargs, _ = resolve_option_refs(dict(options.kwargs), "options.kwargs")
     model = cls(**kwargs)
     if not isinstance(model, BaseChatModel):
         raise ValueError(f"options.class {target!r} is not a LangChain BaseChatModel")
@@ -58,10 +58,12 @@ def _text(message: BaseMessage) -> str:
 @register_backend("langchain")
 class LangChainBackend(Backend):
     description = "any LangChain BaseChatModel (options.class = 'module:Class')"
+    Options = LangChainOptions
+    options: LangChainOptions
 
     def __init__(self, spec: ModelSpec, *, chat_model: BaseChatModel | None = None, **_: object) -> None:
         super().__init__(spec)
-        self._model = chat_model if chat_model is not None else _build(spec)
+        self._model = chat_model if chat_model is not None else _build(self.options)
         self._semaphore = asyncio.Semaphore(spec.max_concurrency)
 
     def _bound(self, request: GenerationRequest) -> Any:

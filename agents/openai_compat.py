@@ -7,10 +7,11 @@ exponential back-off with jitter), up to ``max_retries`` times; then the call is
 runs outside tenacity, whose ``AsyncRetrying`` is built only once a call has failed: the calls that succeed at
 once (nearly all) pay none of its set-up.
 
-Options (``options:`` in the model's config):
+Options (``options:`` in the model's config; :class:`configs.options.OpenAIOptions`, checked by ``tribunal validate``):
     ``max_tokens_param``: ``max_tokens`` (default) or ``max_completion_tokens`` (OpenAI reasoning models).
-    ``retry_base_wait_s`` / ``retry_max_wait_s``: exponential back-off bounds (defaults 0.5 s and 60 s).
-    ``extra_body``: extra JSON fields sent with every request (e.g. vLLM's ``top_k``).
+    ``retry_base_wait_s`` / ``retry_max_wait_s``: exponential back-off bounds (defaults 0.5 s and 60 s; at least 0).
+    ``extra_body``: extra JSON fields sent with every request (e.g. vLLM's ``top_k``); a credential in it is
+    written as a ``${ENV_VAR}`` reference, resolved when the backend is built and masked in stored messages.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ import openai
 from openai import AsyncOpenAI
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
-from agents.base import Backend, GenerationOutput, register_backend, spec_value
+from agents.base import Backend, GenerationOutput, register_backend, resolve_option_refs, spec_value, unsendable
 from agents.types import CallFailure, Completion, FailureKind, GenerationRequest, TokenLogprob, Usage
+from configs.options import OpenAIOptions
 from configs.schema import ModelSpec
 
 
@@ -96,6 +98,8 @@ class OpenAIBackend(Backend):
     description = "any OpenAI-compatible chat server (OpenAI, vllm serve, llama.cpp server) via the openai client"
     supports_json_schema = True
     supports_logprobs = True
+    Options = OpenAIOptions
+    options: OpenAIOptions
 
     def __init__(
         self,
@@ -105,11 +109,12 @@ class OpenAIBackend(Backend):
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         super().__init__(spec)
-        options = spec.options
-        self._max_tokens_param = options.get("max_tokens_param", "max_tokens")
-        self._base_wait = float(options.get("retry_base_wait_s", 0.5))
-        self._max_wait = float(options.get("retry_max_wait_s", 60.0))
-        self._extra_body = dict(options.get("extra_body", {}))
+        options = self.options
+        self._max_tokens_param = options.max_tokens_param
+        self._base_wait = options.retry_base_wait_s
+        self._max_wait = options.retry_max_wait_s
+        # credentials in extra_body are ${ENV_VAR} references (configs refuses literal ones): resolved only here
+        self._extra_body, extra_secrets = resolve_option_refs(dict(options.extra_body), "options.extra_body")
         self._sleep = sleep
         self._semaphore = asyncio.Semaphore(spec.max_concurrency)
         if client is None:
@@ -119,7 +124,8 @@ class OpenAIBackend(Backend):
             client = AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=spec.timeout_s, max_retries=0)
         self._client = client
         # a server may echo the key back in an error body; it must never reach a stored message
-        self._secrets = tuple(k for k in {getattr(client, "api_key", None)} if k and k != "not-needed")
+        secrets = {getattr(client, "api_key", None), *extra_secrets}
+        self._secrets = tuple(k for k in secrets if k and k != "not-needed")
 
     def _wait(self, exc: BaseException, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt``: the server's ``Retry-After``, else back-off."""
@@ -190,6 +196,8 @@ class OpenAIBackend(Backend):
 
     async def _one(self, request: GenerationRequest) -> GenerationOutput:
         kwargs = self._kwargs(request)
+        if (problem := unsendable(kwargs)) is not None:  # a local fault: not the server's, and no retry fixes it
+            return CallFailure(failure=FailureKind.CLIENT_ERROR, message=problem, attempts=0)
         start = time.perf_counter()
         async with self._semaphore:
             try:  # the first attempt runs bare: most calls succeed at once and need no retry state

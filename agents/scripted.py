@@ -1,6 +1,6 @@
 """A deterministic backend for tests and dry runs: replies chosen by rules, no model involved.
 
-Options:
+Options (:class:`configs.options.ScriptedOptions`):
     ``rules``: a list of ``{match: REGEX, reply: TEXT}`` or ``{match: REGEX, failure: KIND}``; the first rule
         whose regex is found in the conversation (all messages joined by newlines) decides. ``reply`` may use
         ``{last}``, the last message's text.
@@ -16,10 +16,10 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Sequence
-from pathlib import Path
 
 from agents.base import Backend, GenerationOutput, register_backend
 from agents.types import CallFailure, Completion, FailureKind, GenerationRequest, Usage
+from configs.options import ScriptedOptions
 from configs.schema import ModelSpec
 
 
@@ -27,26 +27,17 @@ from configs.schema import ModelSpec
 class ScriptedBackend(Backend):
     description = "deterministic rule-based replies, for tests and dry runs"
     supports_json_schema = False
+    Options = ScriptedOptions
+    options: ScriptedOptions
 
     def __init__(self, spec: ModelSpec, **_: object) -> None:
         super().__init__(spec)
-        options = spec.options
-        self._rules: list[tuple[re.Pattern[str], dict[str, str]]] = []
-        for index, rule in enumerate(options.get("rules", [])):
-            if not isinstance(rule, dict) or "match" not in rule or not ({"reply", "failure"} & rule.keys()):
-                raise ValueError(f"options.rules[{index}] needs 'match' and one of 'reply' or 'failure'")
-            if "failure" in rule:
-                FailureKind(rule["failure"])  # fail early on an unknown kind
-            elif not isinstance(rule["reply"], str):
-                raise ValueError(f"options.rules[{index}].reply must be text, got {type(rule['reply']).__name__}")
-            if not isinstance(rule["match"], str):
-                raise ValueError(f"options.rules[{index}].match must be a regular expression (text)")
-            self._rules.append((re.compile(rule["match"], re.IGNORECASE), rule))
-        self._default = str(options.get("default", "OK."))
-        self._finish = str(options.get("finish_reason", "stop"))
-        self._delay = float(options.get("delay_s", 0.0))
-        log = options.get("call_log")
-        self._call_log = Path(log) if log else None
+        options = self.options
+        self._rules = [(re.compile(rule.match, re.IGNORECASE), rule) for rule in options.rules]
+        self._default = options.default
+        self._finish = options.finish_reason
+        self._delay = options.delay_s
+        self._call_log = options.call_log
         self.calls: list[GenerationRequest] = []
 
     def _answer(self, request: GenerationRequest) -> GenerationOutput:
@@ -54,9 +45,10 @@ class ScriptedBackend(Backend):
         last = request.messages[-1].content if request.messages else ""
         for pattern, rule in self._rules:
             if pattern.search(conversation):
-                if "failure" in rule:
-                    return CallFailure(failure=FailureKind(rule["failure"]), message="scripted failure")
-                return self._completion(rule["reply"].replace("{last}", last), request)
+                if rule.failure is not None:
+                    return CallFailure(failure=FailureKind(rule.failure), message="scripted failure")
+                assert rule.reply is not None
+                return self._completion(rule.reply.replace("{last}", last), request)
         return self._completion(self._default.replace("{last}", last), request)
 
     def _completion(self, text: str, request: GenerationRequest) -> Completion:

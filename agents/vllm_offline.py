@@ -4,8 +4,10 @@ vLLM is imported only when the first batch runs (install it with ``pip install '
 rendered with the model's own chat template by ``LLM.chat``; JSON schemas are enforced by vLLM's structured
 outputs (``StructuredOutputsParams``; ``GuidedDecodingParams`` on releases before 0.12).
 
-Options (``options:`` in the model's config) are passed to ``vllm.LLM(...)`` unchanged, e.g.
-``tensor_parallel_size``, ``gpu_memory_utilization``, ``max_model_len``, ``dtype``, ``enforce_eager``.
+Options (``options:`` in the model's config) are passed to ``vllm.LLM(...)`` as written, e.g.
+``tensor_parallel_size``, ``gpu_memory_utilization``, ``max_model_len``, ``dtype``, ``enforce_eager``; the common
+ones are typed (:class:`configs.options.VLLMOptions`, checked by ``tribunal validate``), a credential such as
+``hf_token`` is a ``${ENV_VAR}`` reference resolved when the engine starts.
 For a server, run ``vllm serve MODEL`` and use the ``openai`` backend with ``base_url`` instead.
 """
 
@@ -17,8 +19,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from agents.base import Backend, GenerationOutput, register_backend
+from agents.base import Backend, GenerationOutput, register_backend, resolve_option_refs
 from agents.types import CallFailure, Completion, FailureKind, GenerationRequest, TokenLogprob, Usage
+from configs.options import VLLMOptions
 from configs.schema import ModelSpec
 
 
@@ -49,6 +52,8 @@ class VLLMBackend(Backend):
     description = "vLLM offline (vllm.LLM) on a local GPU; whole chunks per batch"
     supports_json_schema = True
     supports_logprobs = True
+    Options = VLLMOptions
+    options: VLLMOptions
 
     def __init__(self, spec: ModelSpec, *, llm: Any = None, **_: object) -> None:
         super().__init__(spec)
@@ -58,7 +63,7 @@ class VLLMBackend(Backend):
     def _engine(self) -> Any:
         if self._llm is None:
             vllm = _import_vllm()
-            options = dict(self.spec.options)
+            options, _ = resolve_option_refs(dict(self.spec.options), "options")  # as written, ${ENV_VAR}s resolved
             self._llm = vllm.LLM(model=self.spec.model, **options)
         return self._llm
 

@@ -19,10 +19,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import Field, field_validator, model_validator
 
 from configs.base import ID_PATTERN, LocalizedText, Strict, check_localized
+from configs.inputs import read_yaml_file
 from configs.schema import GENDERS
 
 #: The five moral foundations the probes cover, in the order reports list them.
@@ -202,11 +202,16 @@ class PersonaAttributes(Strict):
 
 
 def read_catalog_yaml(path: str | Path) -> object:
+    """A catalog file's YAML, read within bounds (:func:`configs.inputs.read_yaml_file`).
+
+    Raises:
+        FileNotFoundError: there is no such file.
+        ConfigError: it is not a regular file, is over the size limit, or is not valid YAML.
+    """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"catalog file not found: {path}")
-    with path.open(encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+    return read_yaml_file(path)
 
 
 __all__ = [

@@ -1,22 +1,25 @@
 """Loading and validating experiment configs and their catalogs.
 
 Every problem becomes a :class:`ConfigError` whose message is one line: ``FILE: FIELD.PATH: PROBLEM``. The CLI
-prints it and exits with status 2 before anything is written.
+prints it and exits with status 2 before anything is written. What is valid but probably not meant (a panel
+whose raters score the study's dimension on different kinds of scale, :func:`scale_mix_warnings`) is logged as a
+warning on the ``configs.loader`` logger, which ``tribunal validate`` and ``tribunal run`` print.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
-from configs.base import ENV_REF, ModelSpec
+from configs.base import ENV_REF, ConfigError, ModelSpec
 from configs.catalog_schema import DEFAULT_MORAL_PROBES, MoralProbeCatalog, PersonaAttributes
+from configs.inputs import read_yaml_file
 from configs.schema import (
     ExperimentConfig,
     Persona,
@@ -29,23 +32,7 @@ from configs.schema import (
 from configs.stage1 import Stage1Config, Stage1Section
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-
-
-def _printable(text: str) -> str:
-    """Escape control characters (a newline in a YAML key) so an error stays on one line."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
-
-
-class ConfigError(ValueError):
-    """A config or catalog problem, reported as ``file: field: problem`` on one line."""
-
-    def __init__(self, path: str | Path, field_path: str, problem: str) -> None:
-        self.path = _printable(str(path))
-        self.field_path = _printable(field_path)
-        self.problem = " ".join(str(problem).split())
-        super().__init__(
-            f"{self.path}: {self.field_path}: {self.problem}" if field_path else f"{self.path}: {self.problem}"
-        )
+logger = logging.getLogger(__name__)
 
 
 def _field_path(loc: tuple[Any, ...], data: Any = None) -> str:
@@ -67,26 +54,18 @@ def _field_path(loc: tuple[Any, ...], data: Any = None) -> str:
     return out or "(top level)"
 
 
-def read_yaml(path: Path) -> Any:
-    """Read one YAML file, turning I/O and syntax problems into a one-line :class:`ConfigError`."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(path, "", "file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(path, "", "is a directory, expected a YAML file") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(path, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise ConfigError(path, "", f"cannot read: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(top level)"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(path, where, f"invalid YAML: {problem}") from None
-    return data
+def read_yaml(
+    path: Path, *, referenced_as: tuple[str | Path, str] | None = None, kind: Literal["yaml", "data"] = "yaml"
+) -> Any:
+    """Read one YAML file within bounds (:mod:`configs.inputs`: a regular file, at most
+    ``TRIBUNAL_MAX_YAML_BYTES``, aliases bounded), every I/O or syntax problem a one-line :class:`ConfigError`.
+
+    Args:
+        path: the file.
+        referenced_as: the config file and field that named it; I/O problems then name those.
+        kind: ``data`` reads it under ``TRIBUNAL_MAX_INPUT_BYTES`` instead (a run directory's snapshot).
+    """
+    return read_yaml_file(path, referenced_as=referenced_as, kind=kind)
 
 
 def validate_as(model: type[ModelT], data: Any, path: Path) -> ModelT:
@@ -188,7 +167,7 @@ def load_experiment(path: str | Path) -> Experiment:
         if not catalog_path.exists():
             raise ConfigError(path, f"grid.{field_name}", f"catalog file {catalog_path} does not exist")
         paths[field_name] = catalog_path
-        return validate_as(model, read_yaml(catalog_path), catalog_path)
+        return validate_as(model, read_yaml(catalog_path, referenced_as=(path, f"grid.{field_name}")), catalog_path)
 
     personas: tuple[Persona, ...] = ()
     if grid.personas is not None:
@@ -212,6 +191,8 @@ def load_experiment(path: str | Path) -> Experiment:
     elif grid.prompts.kind == "moral_probes":
         probes = _moral_probes(config, path, paths)
 
+    for message in scale_mix_warnings(config, path):
+        logger.warning(message)
     return Experiment(
         config=config,
         path=path,
@@ -231,7 +212,9 @@ def _random_personas(config: ExperimentConfig, path: Path) -> tuple[Persona, ...
     source = (path.parent / spec.attributes).resolve() if spec.attributes else DEFAULT_PERSONA_ATTRIBUTES
     if not source.exists():
         raise ConfigError(path, "grid.random_personas.attributes", f"catalog file {source} does not exist")
-    attributes = validate_as(PersonaAttributes, read_yaml(source), source)
+    attributes = validate_as(
+        PersonaAttributes, read_yaml(source, referenced_as=(path, "grid.random_personas.attributes")), source
+    )
     seed = config.seed if spec.seed is None else spec.seed
     try:
         drawn = sample_personas(attributes, spec.n, seed, config.grid.languages)
@@ -255,7 +238,7 @@ def _moral_probes(config: ExperimentConfig, path: Path, paths: dict[str, Path]) 
     if not source.exists():
         raise ConfigError(path, "grid.prompts.path", f"catalog file {source} does not exist")
     paths["probes"] = source
-    catalog = validate_as(MoralProbeCatalog, read_yaml(source), source)
+    catalog = validate_as(MoralProbeCatalog, read_yaml(source, referenced_as=(path, "grid.prompts.path")), source)
     missing = [lang for lang in config.grid.languages if lang not in catalog.instruction]
     if missing:
         raise ConfigError(source, "instruction", f"no {', '.join(missing)} text, but the config asks for it")
@@ -323,6 +306,107 @@ def check_stage1_references(
             raise ConfigError(
                 path, prefix + field_path, f"{model!r} is not in models ({known}); name one or write it inline"
             )
+
+
+# ------------------------------------------------------------------------------------------------ scale mix
+#: The kind of scale each built-in rater kind scores on (the ``scale`` its ratings record, read by
+#: ``analysis.toxicity.scale_kind``): ``probability`` (probabilities and 0/1 labels), ``rating`` (an integer rating
+#: scale mapped to 0–1) or ``other``. LLM judges score on their rubric's kind (:data:`RUBRIC_SCALE_KINDS`).
+RATER_SCALE_KINDS = {
+    "hf-classifier": "probability",
+    "profanity-check": "probability",
+    "refusal-patterns": "probability",
+    "prototype": "other",
+    "moral-probe": "rating",
+}
+#: A rubric's ``kind`` → the kind of scale an LLM judge on it scores on.
+RUBRIC_SCALE_KINDS = {"scale": "rating", "binary": "probability", "multilabel": "probability"}
+#: What the built-in rater kinds rate when the spec names no dimensions (as shipped; LLM judges: their rubric's).
+_DEFAULT_DIMENSIONS = {
+    "profanity-check": ("profanity", "toxicity", "insult"),
+    "refusal-patterns": ("refusal",),
+    "moral-probe": ("care", "fairness", "loyalty", "authority", "sanctity"),
+    "prototype": ("toxicity",),
+}
+#: The dimension(s) each study measures (a run without a study is analysed on its toxicity dimension).
+STUDY_DIMENSIONS = {
+    None: ("toxicity",),
+    "persona_toxicity": ("toxicity",),
+    "ptp_multilingual": ("toxicity",),
+    "value_inertia": _DEFAULT_DIMENSIONS["moral-probe"],
+    "demo_safetybench": ("harmfulness",),
+}
+_RUBRICS_DIR = Path(__file__).resolve().parents[1] / "raters" / "rubrics"
+
+
+def scale_mix_warnings(config: ExperimentConfig, path: Path) -> list[str]:
+    """One message per dimension the study measures whose panel raters score on different kinds of scale.
+
+    Averaging a 0–1 probability with a 1–5 rating mapped to ``(v − 1)/4`` puts "moderately" (3 of 5) at 0.5, a
+    toxic verdict; the analysis then leaves out toxicity probability and expected maximum toxicity. The measured
+    dimensions are :data:`STUDY_DIMENSIONS` of the config's study plus the mitigation loop's. A rater's kind of
+    scale comes from :data:`RATER_SCALE_KINDS`, or for an LLM judge from its rubric file (configs reads the rubric
+    as data and imports nothing from ``raters``); third-party kinds and unreadable rubrics are skipped.
+    """
+    measured = list(STUDY_DIMENSIONS.get(config.study, ("toxicity",)))
+    if config.mitigation is not None and config.mitigation.enabled and config.mitigation.dimension not in measured:
+        measured.append(config.mitigation.dimension)
+    raters = [
+        (spec.name, *_rater_scale(spec.kind, spec.rubric, spec.dimensions, spec.options, path.parent))
+        for spec in config.panel.raters
+    ]
+    messages = []
+    for dimension in measured:
+        by_kind: dict[str, list[str]] = {}
+        for name, kind, dims in raters:
+            if kind is not None and dims is not None and dimension in dims:
+                by_kind.setdefault(kind, []).append(name)
+        if len(by_kind) < 2:
+            continue
+        parts = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in sorted(by_kind.items()))
+        example = " (a 3 of 1–5 counts as 0.5)" if "rating" in by_kind else ""
+        consequence = ""
+        if "tox" in dimension:
+            consequence = ", and the analysis leaves out toxicity probability and expected maximum toxicity"
+        messages.append(
+            f"{path}: panel.raters: the {dimension!r} scores mix kinds of scale ({parts}); their mean puts different "
+            f"scales on one 0–1 axis{example}{consequence}. Score {dimension!r} on one kind of scale, or give the "
+            "other raters other dimensions"
+        )
+    return messages
+
+
+def _rater_scale(
+    kind: str, rubric: str | None, dimensions: list[str] | None, options: dict[str, Any], base: Path
+) -> tuple[str | None, tuple[str, ...] | None]:
+    """A rater's kind of scale and the dimensions it rates; ``None`` for what cannot be known here."""
+    dims: tuple[str, ...] | None = tuple(dimensions) if dimensions else None
+    if kind == "llm":
+        data = _rubric_data(rubric or "toxicity", base)
+        if data is None:
+            return None, dims
+        scale = RUBRIC_SCALE_KINDS.get(str(data.get("kind")))
+        if dims is None:
+            ids = [d.get("id") for d in data.get("dimensions") or [] if isinstance(d, dict)]
+            dims = tuple(str(i) for i in [*ids, data.get("any_label")] if i)
+        return scale, dims
+    if kind == "hf-classifier" and dims is None and isinstance(options.get("labels"), dict):
+        dims = tuple(str(v) for v in options["labels"].values())
+    return RATER_SCALE_KINDS.get(kind), dims or _DEFAULT_DIMENSIONS.get(kind)
+
+
+def _rubric_data(name: str, base: Path) -> dict[str, Any] | None:
+    """A rubric file's YAML (built-in id or path, relative to the config's folder), ``None`` when unreadable."""
+    builtin = _RUBRICS_DIR / f"{name}.yaml"
+    candidates = [builtin] if "/" not in name and builtin.is_file() else [base / name, Path(name)]
+    for candidate in candidates:
+        try:  # bounded: a rubric path of /dev/zero or a FIFO must not hang validation
+            data = read_yaml_file(candidate)
+        except ConfigError:
+            continue
+        if isinstance(data, dict):
+            return data
+    return None
 
 
 def resolve_env(value: str | None, *, path: str | Path, field_path: str) -> str | None:

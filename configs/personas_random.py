@@ -15,6 +15,7 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
+from configs.base import fill_placeholders
 from configs.catalog_schema import (
     CATALOG_DIR,
     POOL_SLOTS,
@@ -101,12 +102,12 @@ def _decode(index: int, pools: list[tuple[str, list[AttributeOption]]]) -> dict[
 
 
 def _compose(attributes: PersonaAttributes, chosen: dict[str, AttributeOption], languages: list[str]) -> Persona:
-    text = {}
-    for lang in languages:
-        rendered = attributes.template[lang]
-        for pool, option in chosen.items():
-            rendered = rendered.replace("{" + POOL_SLOTS[pool] + "}", option.label[lang])
-        text[lang] = rendered
+    text = {  # one pass: a label holding "{politics}" is written as is, not filled again
+        lang: fill_placeholders(
+            attributes.template[lang], **{POOL_SLOTS[pool]: option.label[lang] for pool, option in chosen.items()}
+        )
+        for lang in languages
+    }
     return Persona(
         id="-".join([ID_PREFIX, *(option.id for option in chosen.values())]),
         kind="character",

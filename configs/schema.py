@@ -26,12 +26,17 @@ from configs.base import (
     Strict,
     check_languages,
     check_localized,
+    check_not_reserved,
     check_unique_names,
 )
+from configs.options import RATER_OPTIONS, check_options
 from configs.stage1 import Stage1Section
 
 TEMPLATE_STYLES = ("generic", "good", "bad", "negative", "harmful", "toxic")
 PERSONA_KINDS = ("basic", "character")
+#: A persona's moral or temperamental stance, so that analyses can split a category ("basic" holds good and bad
+#: personas alike) by what the persona stands for.
+PERSONA_VALENCES = ("positive", "negative", "neutral")
 GENDERS = ("female", "male", "nonbinary", "unspecified")
 #: Where a study config's stage I writes, inside its run directory.
 STAGE1_DIR = "stage1"
@@ -39,17 +44,32 @@ STAGE1_DIR = "stage1"
 
 # --------------------------------------------------------------------------------------------- catalogs
 class Persona(Strict):
-    """One persona: who the generator is asked to speak as (rendered into the system prompt)."""
+    """One persona: who the generator is asked to speak as (rendered into the system prompt).
+
+    ``valence`` is the persona's stance: ``positive`` (good, kind, honest; a character who helps or reconciles),
+    ``negative`` (bad, nasty, rude; a combative or provocative character) or ``neutral`` (normal, or a character
+    whose stance is unclear). It is optional and does not change the prompt; analyses read it from the run's
+    config snapshot to report amplification by category × valence.
+    """
 
     id: str = Field(pattern=ID_PATTERN)
     kind: Literal["basic", "character"]
     category: str = Field(min_length=1, description="e.g. basic, politician, journalist, athlete")
+    valence: Literal["positive", "negative", "neutral"] | None = Field(
+        None, description="the persona's stance: positive, negative or neutral (optional)"
+    )
     gender: Literal["female", "male", "nonbinary", "unspecified"] = "unspecified"
     occupation: str | None = None
     politics: str | None = None
     text: LocalizedText = Field(description="the persona as the generator reads it, per language")
 
     _check_text = field_validator("text")(check_localized)
+
+    @field_validator("id", "category")
+    @classmethod
+    def _not_reserved(cls, value: str, info: ValidationInfo) -> str:
+        # "none" labels the no-persona baseline in every stored row: a persona of that name would be pooled with it
+        return check_not_reserved(value, f"persona {info.field_name}")
 
 
 class TargetGroup(Strict):
@@ -213,6 +233,13 @@ class RunConfig(Strict):
     output_dir: Path = Field(Path("runs/default"), description="the run directory (resumable)")
     chunk_size: int = Field(16, ge=1, le=100_000, description="cells per graph invocation")
     concurrency: int = Field(4, ge=1, le=4096, description="chunks in flight at once")
+    max_failed_share: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="`tribunal run` exits 1 when more than this share of the cells it tried failed (typed "
+        "failures, retried on the next run); a run whose cells all failed always exits 1",
+    )
 
 
 FRAMING_ATTRIBUTES = ("gender", "race", "age_group", "education", "locale")
@@ -241,6 +268,12 @@ class RaterSpec(Strict):
     dimensions: list[str] | None = Field(None, description="a subset of the rubric's dimensions; all when omitted")
     framing: FramingSpec | None = None
     options: dict[str, Any] = Field(default_factory=dict, description="rater-specific settings")
+
+    @field_validator("options")
+    @classmethod
+    def _typed_options(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        # a third-party kind's options are checked by its class's Options when it is built (raters.registry)
+        return check_options(value, RATER_OPTIONS.get(info.data.get("kind", "")))
 
 
 class PanelConfig(Strict):

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from configs.base import ID_PATTERN, LANGUAGE_PATTERN, ModelSpec, Strict, check_languages, check_unique_names
+from configs.options import LLMJudgeOptions, check_options
 
 #: τ: prompts at this Hamming distance of a kept one, or closer, are near-duplicates (64-bit SimHash).
 DEFAULT_MAX_DISTANCE = 10
@@ -60,7 +61,7 @@ class ClassifierConfig(Strict):
     def _no_threshold_option(cls, value: dict[str, Any]) -> dict[str, Any]:
         if "threshold" in value:
             raise ValueError("set δ as classifier.threshold, not in options")
-        return value
+        return check_options(value, LLMJudgeOptions)
 
 
 class ExpansionConfig(Strict):

@@ -8,13 +8,14 @@ their JSON text.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
 from graphs.files import atomic_write
-from graphs.tables import STORE_FILENAME
+from graphs.tables import STORE_FILENAME, connect_readonly
 
 EXPORTED_TABLES = ("cells", "generations", "ratings", "aggregates", "critiques", "mitigation", "runs")
 FORMATS = ("parquet", "jsonl")
@@ -63,7 +64,7 @@ def export_run(
         raise ExportError(f"{target}: cannot create the export folder: {exc.strerror}") from None
 
     written = []
-    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
+    with contextlib.closing(connect_readonly(store)) as db:
         for table in tables:
             columns, rows = _rows(db, table)
             path = target / f"{table}.{fmt}"

@@ -14,6 +14,7 @@ and ``template_style`` ``generic``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections.abc import Iterator, Sequence
@@ -68,6 +69,9 @@ def _questions(
 def expand_grid(experiment: Experiment, prompts: Sequence[GridPrompt] | None = None) -> Iterator[Cell]:
     """Yield every cell of the experiment, persona cells first then baselines, in a stable order.
 
+    A generator: each cell is built when it is asked for, so ``itertools.islice`` (or :func:`grid_cells` with a
+    ``limit``) costs the cells it takes, and :func:`count_cells` counts without building any.
+
     Args:
         experiment: the loaded experiment.
         prompts: the grid's prompts when it uses ``grid.prompts`` (read with :func:`load_grid_prompts` when
@@ -113,6 +117,14 @@ def expand_grid(experiment: Experiment, prompts: Sequence[GridPrompt] | None = N
                         seed=int(key[:8], 16) % (2**31),
                         messages=messages,
                     )
+
+
+def grid_cells(
+    experiment: Experiment, prompts: Sequence[GridPrompt] | None = None, *, limit: int | None = None
+) -> list[Cell]:
+    """The grid's cells in :func:`expand_grid`'s order, only the first ``limit`` of them when given: the rest are
+    never built (``tribunal run --limit 2`` on a 100,000-persona grid builds two cells)."""
+    return list(itertools.islice(expand_grid(experiment, prompts), limit))
 
 
 # ------------------------------------------------------------------------------------------ prompt sources

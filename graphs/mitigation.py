@@ -8,8 +8,14 @@ the subset of the chunk still above threshold, so a chunk's batch shrinks round 
 Stop reasons: ``below_threshold`` (the measured score fell under the threshold; round 0 replies that start below
 it stop here with 0 rounds), ``max_rounds`` (still above after the last round), ``refused`` (the reply is a
 refusal according to the panel's refusal detector: nothing to mitigate), ``rewrite_failed`` (the critic or the
-rewriter returned a failure) and ``unscored`` (no measuring rater produced a score, so the loop cannot decide;
-a failure is never read as a low score).
+rewriter returned a failure, an empty critique or a filtered rewrite) and ``unscored`` (no measuring rater
+produced a score, so the loop cannot decide; a failure is never read as a low score).
+
+A loop stopped at ``rewrite_failed`` by a failed call (``timeout``, ``rate_limited``, ``server_error``, …) is
+not complete: the next ``tribunal run`` runs the cell again, its finished calls coming back from the cache, and
+replaces the loop's rows. An empty critique or a ``content_filter`` verdict is the model's answer, and final.
+Critiques record the critic's model (its identity enters their key) and a rewriter other than the cell's own
+generator enters its rewrites' keys.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from agents.rewriter import rewrite_messages
 from agents.types import Completion, GenerationRequest, Sampling
 from configs.schema import MitigationConfig
 from graphs.judging import item_for
-from graphs.records import Critique, Rewrite, Stop, generation_key
+from graphs.records import Critique, Rewrite, Stop, generation_key, model_key_label
 from graphs.state import ExperimentState
 from raters.aggregate import aggregate
 from raters.panel import Panel
@@ -38,6 +44,10 @@ class Mitigation:
     critic: Backend
     critic_name: str
     rewriter: Backend | None = None
+
+    def rewriter_label(self) -> str | None:
+        """The identity label of a separate rewriter, for its rewrites' keys (``None``: each cell's generator)."""
+        return model_key_label(self.rewriter.identity()) if self.rewriter is not None else None
 
     def measuring(self, panel: Panel) -> set[str]:
         names = {r.name for r in panel.raters}
@@ -115,6 +125,7 @@ def build_critique(panel: Panel, mitigation: Mitigation) -> Any:
                 )
             )
         replies = await mitigation.critic.generate(requests) if requests else []
+        critic_identity = mitigation.critic.identity()
         critiques, stops, still = [], [], []
         for i, reply in zip(active, replies, strict=True):
             ok = isinstance(reply, Completion) and reply.outcome == "ok" and reply.text.strip()
@@ -125,6 +136,8 @@ def build_critique(panel: Panel, mitigation: Mitigation) -> Any:
                     critic=mitigation.critic_name,
                     text=reply.text if isinstance(reply, Completion) else None,
                     outcome=reply.outcome if not isinstance(reply, Completion) or ok else "empty",
+                    critic_identity=critic_identity,
+                    attempts=reply.attempts,
                 )
             )
             if ok:
@@ -152,14 +165,15 @@ def build_rewrite(backends: Mapping[str, Backend], sampling: Sampling, mitigatio
             groups.setdefault(mitigation.rewriter.name if mitigation.rewriter else cell.model, []).append(i)
         rewrites, stops, active, pending = [], [], [], []
         new_current = dict(current)
+        label = mitigation.rewriter_label()
         for model, indices in groups.items():
             backend = mitigation.rewriter or backends[model]
             replies = await backend.generate([requests[i] for i in indices])
             for i, reply in zip(indices, replies, strict=True):
                 cell = cells[i]
-                rewrites.append(Rewrite(cell, round_ + 1, current[i][0], model, requests[i], reply))
+                rewrites.append(Rewrite(cell, round_ + 1, current[i][0], model, requests[i], reply, label))
                 if isinstance(reply, Completion) and reply.outcome == "ok":
-                    key = generation_key(cell.key, round_ + 1)
+                    key = generation_key(cell.key, round_ + 1, label)
                     new_current[i] = (key, reply.text)
                     active.append(i)
                     pending.append(item_for(key, reply.text, cell.messages, cell.language))

@@ -3,10 +3,17 @@
 Up to ``run.concurrency`` chunks are in flight at once; each backend bounds its own requests. Each chunk's
 results (generations and the panel's ratings) are written in one transaction as soon as they arrive, so a run
 stopped at any point (Ctrl-C, SIGTERM, kill -9) resumes where it stopped when the same command runs again, with
-no duplicate rows.
+no duplicate rows. Cells whose generation failed, and cells whose mitigation loop stopped on a failed critique or
+rewrite call, are run again (their finished calls come back from the cache).
+
+The run directory is one experiment: the runner holds its lock while it writes, and compares the config's
+fingerprint (:func:`graphs.records.config_fingerprint`) with the one the directory was made with. A resume under
+another config is refused with the changed fields, unless the caller allows those changes or asks for a fresh
+sibling directory.
 
 :func:`rate_run` re-judges a finished run's stored generations with a panel (``tribunal rate``), without
 regenerating: ratings already stored under the same key are skipped, timeouts and server errors asked again.
+It leaves critiques and rewrites alone (``tribunal run`` retries those).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,43 +39,17 @@ from configs.schema import ExperimentConfig, stage1_dir
 from graphs.datasets import DatasetError
 from graphs.experiment import build_experiment_graph
 from graphs.files import atomic_write_text
-from graphs.grid import expand_grid, load_grid_prompts, sampling_of
+from graphs.grid import grid_cells, load_grid_prompts, sampling_of
 from graphs.judging import build_judging_graph, item_for
 from graphs.mitigation import Mitigation
-from graphs.records import CONFIG_FILENAME, STORE_FILENAME, Cell
+from graphs.records import CONFIG_FILENAME, STORE_FILENAME, Cell, RateSummary, RunSummary, config_fingerprint
+from graphs.rundir import RunDirectoryLock, open_run_directory
 from graphs.stage1 import Stage1Progress, Stage1Result, benchmark_is_complete, ensure_stage1
 from graphs.store import StoreError, TranscriptStore
 from raters.panel import Panel, PanelError, build_panel
 from raters.types import Rating
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RunSummary:
-    run_dir: str
-    cells_total: int
-    cells_already_done: int
-    cells_generated: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    wall_s: float = 0.0
-    status: str = "completed"
-    ratings: dict[str, int] = field(default_factory=dict)
-    stop_reasons: dict[str, int] = field(default_factory=dict)
-    rewrites: int = 0
-    critiques: int = 0
-    cache_hits: int = 0
-    rating_count: int = 0
-    cost_usd: float | None = None
-
-    @property
-    def cells_per_s(self) -> float:
-        return self.cells_generated / self.wall_s if self.wall_s else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "cells_per_s": round(self.cells_per_s, 3)}
 
 
 ProgressCallback = Callable[[int, "RunSummary"], None]
@@ -81,6 +62,45 @@ def build_backends(experiment: Experiment) -> dict[str, Backend]:
         backend = create_backend(spec, config_path=experiment.path, field_path=f"models[{index}]")
         backends[spec.name] = CachedBackend(backend)
     return backends
+
+
+def _cached(backend: Backend) -> CachedBackend:
+    return backend if isinstance(backend, CachedBackend) else CachedBackend(backend)
+
+
+def _attach_cache(
+    store: TranscriptStore, backends: dict[str, Backend], panel: Panel, mitigation: Mitigation | None
+) -> tuple[dict[str, CachedBackend], Mitigation | None, list[CachedBackend]]:
+    """Give the run's cached backends (generators, judges, critic) the store as their response cache, and wrap
+    the others (prebuilt by a caller) so that their tokens count too.
+
+    Returns:
+        the generators by name as the graph calls them, the loop with its critic and rewriter as called, and
+        every distinct backend that counts tokens.
+    """
+    meters: dict[int, CachedBackend] = {}
+
+    def counting(backend: Backend) -> CachedBackend:
+        if isinstance(backend, CachedBackend):
+            backend.cache = store
+            return meters.setdefault(id(backend), backend)
+        wrapper = meters.get(id(backend))  # keyed by the wrapped backend too, so that one wrapper serves all
+        if wrapper is None:
+            wrapper = meters[id(backend)] = CachedBackend(backend)
+        return wrapper
+
+    counted = {name: counting(b) for name, b in backends.items()}
+    for rater in panel.raters:
+        if rater.backend is not None:
+            rater.backend = counting(rater.backend)
+    if mitigation is not None:
+        rewriter = mitigation.rewriter
+        mitigation = replace(
+            mitigation,
+            critic=counting(mitigation.critic),
+            rewriter=None if rewriter is None else counting(rewriter),
+        )
+    return counted, mitigation, list({id(b): b for b in meters.values()}.values())
 
 
 def build_mitigation(experiment: Experiment, backends: dict[str, Backend]) -> Mitigation | None:
@@ -103,11 +123,18 @@ def build_run_panel(
     config_path: str | Path,
     only: Sequence[str] | None = None,
 ) -> Panel:
-    """The config's panel (or the raters named in ``only``); problems become a one-line :class:`ConfigError`."""
+    """The config's panel (or the raters named in ``only``); problems become a one-line :class:`ConfigError`.
+
+    A judge model written inline gets the response cache too (and counts its tokens), like configured models.
+    """
     try:
-        return build_panel(config.panel, backends, only=only, config_path=config_path)
+        panel = build_panel(config.panel, backends, only=only, config_path=config_path)
     except PanelError as exc:
         raise ConfigError(config_path, exc.field_path, exc.problem) from None
+    for rater in panel.raters:
+        if rater.owns_backend and rater.backend is not None:
+            rater.backend = _cached(rater.backend)
+    return panel
 
 
 def write_config_snapshot(run_dir: Path, experiment: Experiment) -> None:
@@ -148,6 +175,9 @@ async def run_experiment(
     mitigation: Mitigation | None = None,
     stage1_progress: Stage1Progress | None = None,
     on_stage1: Callable[[Stage1Result, bool], None] | None = None,
+    new_run_dir: bool = False,
+    allow_config_change: Sequence[str] = (),
+    on_run_dir: Callable[[Path, list[str]], None] | None = None,
 ) -> RunSummary:
     """Generate every cell of ``experiment`` not yet in ``run_dir`` and judge the replies with the panel.
 
@@ -165,42 +195,86 @@ async def run_experiment(
         mitigation: a prebuilt loop; built from the config's ``mitigation`` section when omitted.
         stage1_progress: receives stage I's stages and advances (logged at INFO when omitted).
         on_stage1: called with stage I's result and whether it was already built, before the first cell.
+        new_run_dir: when another config made ``run_dir``, write into the first sibling ``RUN_DIR-2``,
+            ``RUN_DIR-3``, … that is new or was made by this config, instead of refusing.
+        allow_config_change: fingerprint fields (or their parents, such as ``panel.raters``) that may differ
+            from the run directory's; the directory then records the new fingerprint.
+        on_run_dir: called with (the directory written, the fields that made ``run_dir`` refuse) when the run
+            went to a sibling directory.
 
     Returns:
         The run summary, also stored in the ``runs`` table.
 
     Raises:
+        RunDirectoryError: another process writes the directory; another config or an older tribunal made it
+            (nothing is written).
         DatasetError: the grid's prompts cannot be read (before anything is written).
         ConfigError: stage I's prompts cannot be read, or one of its models cannot be built.
     """
     config = experiment.config
-    run_dir = Path(run_dir or config.run.output_dir)
-    if config.stage1 is not None:
-        await _stage1(experiment, run_dir, stage1_progress, on_stage1)
-    prompts = load_grid_prompts(experiment, run_dir) if config.grid.prompts is not None else None
-    cells = list(expand_grid(experiment, prompts))
-    if limit is not None:
-        cells = cells[:limit]
+    asked = Path(run_dir or config.run.output_dir)
+    # prompts that do not come from stage I are read before the run directory is touched
+    prompts = load_grid_prompts(experiment, asked) if config.grid.prompts is not None and not config.stage1 else None
+    opened = open_run_directory(
+        asked, config_fingerprint(experiment.snapshot()), new_run_dir=new_run_dir, allow=allow_config_change
+    )
+    run_dir, bad_input = opened.path, False
+    try:
+        if opened.moved_from is not None and on_run_dir is not None:
+            on_run_dir(run_dir, opened.refused_changes)
+        if config.stage1 is not None:
+            await _stage1(experiment, run_dir, stage1_progress, on_stage1)
+            prompts = load_grid_prompts(experiment, run_dir) if config.grid.prompts is not None else None
+        cells = grid_cells(experiment, prompts, limit=limit)
+        summary = RunSummary(
+            run_dir=str(run_dir),
+            cells_total=len(cells),
+            cells_already_done=0,
+            moved_from=str(opened.moved_from) if opened.moved_from else None,
+            config_changes=opened.allowed_changes,
+        )
+        return await _run(
+            experiment, opened.store, cells, summary, backends=backends, on_start=on_start,
+            on_progress=on_progress, panel=panel, mitigation=mitigation,
+        )  # fmt: skip
+    except (ConfigError, DatasetError):
+        bad_input = True
+        raise
+    finally:
+        opened.close(remove=bad_input)  # bad input leaves nothing behind, not even a directory it created
+
+
+async def _run(
+    experiment: Experiment,
+    store: TranscriptStore,
+    cells: list[Cell],
+    summary: RunSummary,
+    *,
+    backends: dict[str, Backend] | None,
+    on_start: Callable[[int, int], None] | None,
+    on_progress: ProgressCallback | None,
+    panel: Panel | None,
+    mitigation: Mitigation | None,
+) -> RunSummary:
+    """Generate and judge the ``cells`` not yet complete in the (locked, checked) run directory's ``store``."""
+    config = experiment.config
+    run_dir = Path(summary.run_dir)
     backends = backends if backends is not None else build_backends(experiment)
     panel = panel if panel is not None else build_run_panel(config, backends, experiment.path)
     mitigation = mitigation if mitigation is not None else build_mitigation(experiment, backends)
+    counted, mitigation, meters = _attach_cache(store, backends, panel, mitigation)
 
-    store = TranscriptStore.open(run_dir)
-    cached = [b for b in backends.values() if isinstance(b, CachedBackend)]
-    if mitigation is not None and isinstance(mitigation.critic, CachedBackend):
-        cached.append(mitigation.critic)
-    for backend in cached:
-        backend.cache = store
     write_config_snapshot(run_dir, experiment)
     run_id = store.begin_run("run", experiment.snapshot()["config"])
     store.add_cells(cells)
     done = store.completed_cells()
+    redo = store.mitigation_to_retry()
     todo = [c for c in cells if c.key not in done]
-    summary = RunSummary(run_dir=str(run_dir), cells_total=len(cells), cells_already_done=len(cells) - len(todo))
+    summary.cells_already_done = len(cells) - len(todo)
     if on_start:
         on_start(len(todo), len(cells))
 
-    graph = build_experiment_graph(backends, sampling_of(experiment), panel, mitigation)
+    graph = build_experiment_graph(counted, sampling_of(experiment), panel, mitigation)
     # every mitigation round is four graph steps (critique, rewrite, judge, decide)
     graph_config = {"recursion_limit": 16 + 4 * (mitigation.config.max_rounds if mitigation else 0)}
     stop_reasons: Counter[str] = Counter()
@@ -210,10 +284,17 @@ async def run_experiment(
     gate = asyncio.Semaphore(config.run.concurrency)
     started = time.perf_counter()
 
+    def count_tokens() -> None:
+        summary.prompt_tokens = sum(b.prompt_tokens for b in meters)
+        summary.completion_tokens = sum(b.completion_tokens for b in meters)
+        if any(b.spec.price for b in meters):
+            summary.cost_usd = sum(b.cost_usd for b in meters)
+
     async def process(chunk: list[Cell]) -> None:
         async with gate:
             state = await graph.ainvoke({"cells": chunk}, config=graph_config)
             ratings: list[Rating] = state.get("ratings", [])
+            retried = [c.key for c in chunk if c.key in redo]
             store.write_generations(
                 chunk,
                 state["requests"],
@@ -225,22 +306,18 @@ async def run_experiment(
                 critiques=state.get("critiques", []),
                 stops=state.get("stops", []),
                 aggregates=state.get("aggregates", []),
+                redo=retried,
             )
         stop_reasons.update(stop.reason for stop in state.get("stops", []))
         summary.rewrites += len(state.get("rewrites", []))
         summary.critiques += len(state.get("critiques", []))
+        summary.mitigation_retried += len(retried)
         rating_outcomes.update(r.outcome.value for r in ratings)
-        for result in state["results"]:
-            outcomes[result.outcome] += 1
-            usage = getattr(result, "usage", None)
-            if usage is not None:
-                summary.prompt_tokens += usage.prompt_tokens or 0
-                summary.completion_tokens += usage.completion_tokens or 0
+        outcomes.update(result.outcome for result in state["results"])
         summary.cells_generated += len(chunk)
         summary.rating_count += len(ratings)
         summary.outcomes = dict(outcomes)
-        if any(b.spec.price for b in cached):
-            summary.cost_usd = sum(b.cost_usd for b in cached)
+        count_tokens()
         if on_progress:
             on_progress(len(chunk), summary)
 
@@ -253,6 +330,9 @@ async def run_experiment(
     try:
         for finished in asyncio.as_completed(tasks):
             await finished
+        failed, tried = summary.cells_failed, summary.cells_generated
+        if failed and (failed == tried or failed > config.run.max_failed_share * tried):
+            summary.status = "failed"
     except BaseException:
         summary.status = "interrupted"
         for task in tasks:
@@ -265,11 +345,11 @@ async def run_experiment(
         summary.outcomes = dict(outcomes)
         summary.ratings = dict(rating_outcomes)
         summary.stop_reasons = dict(stop_reasons)
-        summary.cache_hits = sum(b.hits for b in cached)
+        summary.cache_hits = sum(b.hits for b in meters)
+        count_tokens()
         summary.wall_s = time.perf_counter() - started
         with contextlib.suppress(StoreError):  # never mask the error that stopped the run
             store.finish_run(run_id, summary.status, summary.as_dict())
-        store.close()
         await panel.aclose()
         for backend in backends.values():
             with contextlib.suppress(Exception):
@@ -279,21 +359,6 @@ async def run_experiment(
 
 
 # ------------------------------------------------------------------------------------------------ rate
-@dataclass
-class RateSummary:
-    run_dir: str
-    raters: list[str]
-    generations: int
-    ratings_written: int = 0
-    ratings_skipped: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)
-    wall_s: float = 0.0
-    status: str = "completed"
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def run_config(run_dir: Path) -> tuple[ExperimentConfig, Path]:
     """The experiment config a run directory was made with (its ``config.yaml`` snapshot)."""
     path = Path(run_dir) / CONFIG_FILENAME
@@ -340,10 +405,33 @@ async def rate_run(
     """
     if not (Path(run_dir) / STORE_FILENAME).exists():
         raise StoreError(f"{run_dir}: not a tribunal run directory (no {STORE_FILENAME})")
-    store = TranscriptStore.open(Path(run_dir))
+    with RunDirectoryLock(Path(run_dir)):
+        store = TranscriptStore.open(Path(run_dir))
+        try:
+            store.require_current_schema()
+            return await _rate(store, config, config_path, only, panel, backends, on_start, on_progress)
+        finally:
+            store.close()
+
+
+async def _rate(
+    store: TranscriptStore,
+    config: ExperimentConfig,
+    config_path: str | Path,
+    only: Sequence[str] | None,
+    panel: Panel | None,
+    backends: dict[str, Backend] | None,
+    on_start: Callable[[int], None] | None,
+    on_progress: Callable[[int], None] | None,
+) -> RateSummary:
+    run_dir = store.path.parent
     if panel is None:
         backends = backends if backends is not None else judge_backends(config, config_path)
         panel = build_run_panel(config, backends, config_path, only)
+    for rater in panel.raters:  # judge calls that complete are kept, so that an interrupted rate pays once
+        if rater.backend is not None:
+            rater.backend = _cached(rater.backend)
+            rater.backend.cache = store
     run_id = store.begin_run("rate", config.model_dump(mode="json"))
     rows = store.judgeable_generations()
     done = frozenset(store.final_rating_keys())
@@ -381,7 +469,6 @@ async def rate_run(
         summary.wall_s = time.perf_counter() - started
         with contextlib.suppress(StoreError):  # never mask the error that stopped the run
             store.finish_run(run_id, summary.status, summary.as_dict())
-        store.close()
         await panel.aclose()
         for backend in (backends or {}).values():
             with contextlib.suppress(Exception):

@@ -1,8 +1,12 @@
-"""The transcript store: one SQLite database (WAL mode) per run directory.
+"""The transcript store: one SQLite database (WAL mode while a run writes) per run directory.
 
 Writes happen in short transactions, one per chunk, so a run killed at any moment leaves whole chunks or
-nothing; keys are content-addressed, so re-running finds what is done. See :mod:`graphs.records` for the
-records and tables. The store depends on nothing else in :mod:`graphs`.
+nothing; keys are content-addressed, so re-running finds what is done. Replies enter the response cache as they
+arrive, each in its own transaction apart from the chunk, so that a kill repeats only the calls in flight. One
+process writes a run directory at a time (:mod:`graphs.rundir` holds the lock); readers never lock, and a store
+closed by its writer is left in rollback-journal mode, so that it can be read where nothing can be written
+(:func:`graphs.tables.connect_readonly`). See :mod:`graphs.records` for the records and tables. The store
+depends on nothing else in :mod:`graphs`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 from agents.types import CallFailure, Completion, GenerationRequest
 from graphs.records import (
     DDL,
+    RETRIED_CALL_OUTCOMES,
     SCHEMA_VERSION,
     STORE_FILENAME,
     Aggregate,
@@ -27,7 +32,7 @@ from graphs.records import (
     Rating,
     Rewrite,
     Stop,
-    generation_key,
+    connect_readonly,
     rating_key,
 )
 from raters.types import RETRYABLE_OUTCOMES
@@ -37,6 +42,11 @@ class StoreError(RuntimeError):
     """The run directory cannot be used as a transcript store."""
 
 
+class RunDirectoryError(StoreError):
+    """The run directory refuses this run: another process writes it, another config or an older tribunal made
+    it. Nothing was written; the message says what to do."""
+
+
 class TranscriptStore:
     """A run directory's SQLite store."""
 
@@ -44,20 +54,21 @@ class TranscriptStore:
         self.path = path
         try:
             if readonly:
-                self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+                self._db = connect_readonly(path)
             else:
                 self._db = sqlite3.connect(path, isolation_level=None)
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=NORMAL")
                 self._db.execute("PRAGMA busy_timeout=10000")
+                fresh = not self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone()
                 self._db.executescript(DDL)
-                self._db.execute(
-                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
+                if fresh:
+                    version = (str(SCHEMA_VERSION),)
+                    self._db.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)", version)
         except sqlite3.Error as exc:
             raise StoreError(f"{path}: cannot open the transcript store: {exc}") from None
         self._db.row_factory = sqlite3.Row
+        self.readonly = readonly
 
     @classmethod
     def open(cls, run_dir: Path, *, create: bool = True) -> TranscriptStore:
@@ -72,6 +83,12 @@ class TranscriptStore:
         return cls(path, readonly=not create)
 
     def close(self) -> None:
+        """Close; the file is left in rollback-journal mode when no reader has it open, so that it opens
+        read-only anywhere."""
+        if not self.readonly:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("PRAGMA busy_timeout=0")
+                self._db.execute("PRAGMA journal_mode=DELETE")
         self._db.close()
 
     @contextmanager
@@ -98,6 +115,48 @@ class TranscriptStore:
             f"{self.path}: cannot write the transcript store: {exc}; free space and run the same command again "
             "to resume"
         )
+
+    # ------------------------------------------------------------------------------------------- meta
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def require_current_schema(self) -> None:
+        """Refuse to write a store of another schema version; an older one that holds no cells is upgraded.
+
+        Raises:
+            RunDirectoryError: the store was written by another version of tribunal.
+        """
+        stored = int(self.meta("schema_version") or SCHEMA_VERSION)
+        if stored == SCHEMA_VERSION:
+            return
+        run_dir = self.path.parent
+        if stored < SCHEMA_VERSION and not self.count("cells"):
+            with self.transaction() as db:
+                columns = {row[1] for row in db.execute("PRAGMA table_info(critiques)")}
+                if "critic_model" not in columns:
+                    db.execute("ALTER TABLE critiques ADD COLUMN critic_model TEXT")
+                if "attempts" not in columns:
+                    db.execute("ALTER TABLE critiques ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1")
+                db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+            return
+        which = "an older" if stored < SCHEMA_VERSION else "a newer"
+        raise RunDirectoryError(
+            f"{run_dir}: made by {which} tribunal (store schema {stored}; this version writes schema {SCHEMA_VERSION}, "
+            "whose keys differ): run into a new directory; analyze, report and export still read this one"
+        )
+
+    def fingerprint(self) -> dict[str, str] | None:
+        """The config fingerprint the run directory was made with (``None``: none recorded yet)."""
+        stored = self.meta("fingerprint")
+        return None if stored is None else dict(json.loads(stored))
+
+    def set_fingerprint(self, fingerprint: dict[str, str]) -> None:
+        self.set_meta("fingerprint", json.dumps(fingerprint, sort_keys=True))
 
     # ------------------------------------------------------------------------------------------- runs
     def begin_run(self, command: str, config: dict[str, Any]) -> int:
@@ -130,13 +189,29 @@ class TranscriptStore:
             db.executemany("INSERT OR IGNORE INTO cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def completed_cells(self) -> set[str]:
-        """Cells whose original generation is final: a reply, or a content-filter verdict.
+        """Cells whose original generation is final (a reply, or a content-filter verdict) and whose mitigation
+        loop, if it ran, did not stop on a failed call.
 
         Cells whose call failed (timeouts, server errors, …) are not complete: the next run tries them again and
-        replaces the failed row.
+        replaces the failed row. Nor are cells whose loop stopped at ``rewrite_failed`` because the critic's or the
+        rewriter's call failed (:meth:`mitigation_to_retry`); an empty critique or a filtered rewrite is the
+        model's answer, and final.
         """
         rows = self._db.execute(
             "SELECT cell_key FROM generations WHERE round = 0 AND outcome IN ('ok', 'content_filter')"
+        )
+        return {row[0] for row in rows} - self.mitigation_to_retry()
+
+    def mitigation_to_retry(self) -> set[str]:
+        """Cells whose mitigation loop stopped at ``rewrite_failed`` on a failed critique or rewrite call."""
+        marks = ", ".join("?" for _ in RETRIED_CALL_OUTCOMES)
+        rows = self._db.execute(
+            "SELECT m.cell_key FROM mitigation m WHERE m.stop_reason = 'rewrite_failed' AND ("
+            " EXISTS (SELECT 1 FROM generations g JOIN critiques k ON k.generation_key = g.generation_key"
+            f"  WHERE g.cell_key = m.cell_key AND k.outcome IN ({marks}))"
+            " OR EXISTS (SELECT 1 FROM generations g WHERE g.cell_key = m.cell_key AND g.round > 0"
+            f"  AND g.outcome IN ({marks})))",
+            (*RETRIED_CALL_OUTCOMES, *RETRIED_CALL_OUTCOMES),
         )
         return {row[0] for row in rows}
 
@@ -155,11 +230,14 @@ class TranscriptStore:
         critiques: Sequence[Critique] = (),
         stops: Sequence[Stop] = (),
         aggregates: Sequence[Aggregate] = (),
+        redo: Iterable[str] = (),
     ) -> None:
         """Store one chunk's generations and their ratings in one transaction.
 
         A retried failure replaces its failed row. ``refusals`` (generation key → flag, from the panel's refusal
-        detector) fills ``generations.refusal``; generations without a flag keep it NULL.
+        detector) fills ``generations.refusal``; generations without a flag keep it NULL. ``redo`` names cells
+        whose mitigation loop ran again: their earlier loop rows (rewrites, their ratings and verdicts, critiques,
+        the stop) are removed first, so that the store holds one loop per cell.
         """
         now = time.time()
         refusals = refusals or {}
@@ -168,14 +246,30 @@ class TranscriptStore:
             for cell, request, result in zip(cells, requests, results, strict=True)
         ]
         with self.transaction() as db:
+            redone = [(key,) for key in redo]
+            if redone:
+                loop = "SELECT generation_key FROM generations WHERE cell_key = ? AND round > 0"
+                db.executemany(f"DELETE FROM ratings WHERE generation_key IN ({loop})", redone)
+                db.executemany(f"DELETE FROM aggregates WHERE generation_key IN ({loop})", redone)
+                db.executemany(
+                    "DELETE FROM critiques WHERE generation_key IN "
+                    "(SELECT generation_key FROM generations WHERE cell_key = ?)",
+                    redone,
+                )
+                db.executemany("DELETE FROM generations WHERE cell_key = ? AND round > 0", redone)
+                db.executemany("DELETE FROM mitigation WHERE cell_key = ?", redone)
             db.executemany(
                 "INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [_generation_row(v, backends, refusals, now) for v in [*versions, *rewrites]],
             )
             self._insert_ratings(db, ratings, now)
             db.executemany(
-                "INSERT OR REPLACE INTO critiques VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(c.key, c.generation_key, c.round, c.critic, c.text, c.outcome, now) for c in critiques],
+                "INSERT OR REPLACE INTO critiques(critique_key, generation_key, round, critic, critic_model, text, "
+                "outcome, attempts, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (c.key, c.generation_key, c.round, c.critic, c.critic_model, c.text, c.outcome, c.attempts, now)
+                    for c in critiques
+                ],
             )
             db.executemany(
                 "INSERT OR REPLACE INTO aggregates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -206,7 +300,11 @@ class TranscriptStore:
         return found
 
     def cache_put(self, entries: Sequence[tuple[str, str]]) -> None:
-        """Remember completed calls at once, in their own transaction, so a crash never pays for them twice."""
+        """Remember completed calls at once, in their own transaction, so that a crash never pays for them twice.
+
+        A server backend's replies come one by one, as they arrive (:mod:`agents.cached`); a commit costs tens of
+        microseconds in WAL mode, well under a call's own cost.
+        """
         if not entries:
             return
         now = time.time()
@@ -281,7 +379,7 @@ def _generation_row(rewrite: Rewrite, backends: dict[str, str], refusals: dict[s
     """A ``generations`` row for one version of a cell's reply (round 0: the original, no parent)."""
     result, request = rewrite.result, rewrite.request
     is_completion = isinstance(result, Completion)
-    key = generation_key(rewrite.cell.key, rewrite.round)
+    key = rewrite.key
     return (
         key,
         rewrite.cell.key,

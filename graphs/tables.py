@@ -17,33 +17,50 @@ Tables
     One row per model output for a cell. ``round`` 0 is the original generation; rounds 1.. are rewrites of the
     mitigation loop, ``parent_key`` pointing at the generation that was rewritten. ``outcome`` is ``ok`` or a
     typed failure (``timeout``, ``server_error``, ``rate_limited``, ``connection_error``, ``bad_response``,
-    ``client_error``, ``content_filter``); a failed generation has ``text`` NULL.
+    ``client_error``, ``content_filter``); a failed generation has ``text`` NULL. ``attempts`` counts HTTP
+    attempts (retries included; 1 per call on local backends; 0 when the reply came from the response cache).
 ``ratings``
     One row per (generation, rater, dimension). ``score`` is normalised to 0–1 and NULL exactly when
     ``outcome`` is not ``scored`` (then it is one of ``parse_error``, ``refusal``, ``truncated``, ``timeout``,
     ``content_filter``, ``server_error``). ``rater`` is the rater's full identity (name, model, rubric version,
     framing); ``framing_attribute``/``framing_value`` repeat the demographic framing for analysis.
+    ``attempts`` are the HTTP attempts the verdict cost (a re-ask's included; 0 from the cache; 1 for a local
+    classifier), shared by the dimensions of one verdict.
 ``aggregates``
     The panel's verdict per (generation, dimension) at judging time in ``tribunal run``: the method (``mean``,
     ``median``, ``majority``), the score (NULL when no rater scored, ``outcome`` ``no_scores``, or on a majority
     ``tie``), how many raters rated and how many scored, and which. ``tribunal rate`` adds ratings without
     rewriting these verdicts; analysis can always recompute them from ``ratings``.
 ``critiques``
-    The mitigation loop's critic feedback, one row per (generation, critic).
+    The mitigation loop's critic feedback, one row per (generation, critic): the critic's name and its model
+    (``critic_model``, ``backend:model`` as ``ratings.rater_model``; the key also holds the model's ``base_url``)
+    and the HTTP attempts spent (``attempts``, 0 when served from the cache).
 ``mitigation``
     One row per cell that went through the mitigation loop: rounds used and the stop reason
     (``below_threshold``, ``max_rounds``, ``refused``, ``rewrite_failed``, ``unscored``).
 ``cache``
     Content-addressed response cache: a model call's key → its stored response, so that no completed call is
     paid for twice.
+``meta``
+    ``schema_version`` (a store of another version is refused for writing) and ``fingerprint``: the parts of the
+    resolved config that determine results, field by field (:func:`graphs.records.config_fingerprint`), so that a
+    run directory holds one experiment.
+
+A run directory also holds ``config.yaml`` (the resolved config) and ``.tribunal.lock``, the lock a writing
+process holds (its pid inside) so that one process writes a run directory at a time.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+import sqlite3
+from pathlib import Path
+
+#: 2: critiques record the critic's model and attempts; model base URLs enter cell, rating and critique keys.
+SCHEMA_VERSION = 2
 
 STORE_FILENAME = "transcripts.sqlite"
 CONFIG_FILENAME = "config.yaml"
+LOCK_FILENAME = ".tribunal.lock"
 
 GENERATION_OUTCOMES = (
     "ok",
@@ -153,10 +170,13 @@ CREATE TABLE IF NOT EXISTS critiques (
     generation_key TEXT NOT NULL REFERENCES generations(generation_key),
     round          INTEGER NOT NULL,
     critic         TEXT NOT NULL,
+    critic_model   TEXT,
     text           TEXT,
     outcome        TEXT NOT NULL,
+    attempts       INTEGER NOT NULL DEFAULT 1,
     created_at     REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS critiques_generation ON critiques(generation_key);
 CREATE TABLE IF NOT EXISTS mitigation (
     cell_key    TEXT PRIMARY KEY REFERENCES cells(cell_key),
     rounds      INTEGER NOT NULL,
@@ -172,3 +192,28 @@ CREATE TABLE IF NOT EXISTS cache (
 
 #: The columns of each table, in order, for readers that build DataFrames.
 TABLES = ("meta", "runs", "cells", "generations", "ratings", "aggregates", "critiques", "mitigation", "cache")
+
+
+def connect_readonly(path: str | Path) -> sqlite3.Connection:
+    """Open a transcript store for reading only, also in a directory that cannot be written.
+
+    ``mode=ro`` first: it reads a store while ``tribunal run`` appends to it, and the write-ahead log of a run that
+    was killed. SQLite cannot open a WAL-mode file that way where it cannot create the ``-shm`` index beside it (a
+    read-only directory or file system); with no ``-wal`` file there, nothing is pending outside the database
+    file, so it is opened as ``immutable`` instead.
+
+    Raises:
+        sqlite3.Error: the file cannot be read as a database.
+    """
+    path = Path(path).resolve()
+    uri = path.as_uri()
+    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True)
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1")
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+        wal = path.with_name(path.name + "-wal")
+        if not path.is_file() or (wal.exists() and wal.stat().st_size > 0):
+            raise
+    return sqlite3.connect(f"{uri}?immutable=1", uri=True)

@@ -79,6 +79,9 @@ class Rater(abc.ABC):
         if cached is not None:
             return cached
         settings = self.settings()
+        endpoint = self.backend.identity().get("base_url") if self.backend is not None else None
+        if endpoint is not None:  # the judge's server is part of who judges (kept out of the shown model label)
+            settings = {**settings, "base_url": endpoint}
         self._identity = RaterIdentity(
             name=self.name,
             kind=self.kind,

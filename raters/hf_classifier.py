@@ -4,7 +4,7 @@ The model's labels map to tribunal dimensions through ``options.labels`` (``{mod
 dimension's score is the summed probability of the labels mapped to it. Labels not mapped are ignored; a mapped
 label the model never returns is a configuration error found on the first batch.
 
-Options:
+Options (:class:`configs.options.HFClassifierOptions`):
     ``path``: a local model folder or a model id already in the Hugging Face cache (never downloaded).
     ``labels``: the label mapping, e.g. ``{toxic: toxicity}`` or ``{LABEL_1: toxicity}``.
     ``device``: ``cpu`` (default), ``cuda``, ``cuda:1``, ...
@@ -17,6 +17,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from configs.options import HFClassifierOptions
 from configs.schema import RaterSpec
 from raters.base import Rater
 from raters.registry import register_rater
@@ -29,23 +30,21 @@ Pipeline = Callable[..., list[list[dict[str, Any]]]]
 @register_rater("hf-classifier")
 class HFClassifierRater(Rater):
     description = "a Hugging Face text-classification model from a local path (label → dimension mapping)"
+    Options = HFClassifierOptions
 
     def __init__(self, spec: RaterSpec, *, pipeline: Pipeline | None = None, **kwargs: Any) -> None:
-        options = spec.options
-        labels = options.get("labels")
-        if not isinstance(labels, dict) or not labels:
-            raise ValueError("rater kind 'hf-classifier' needs options.labels, e.g. {toxic: toxicity}")
-        if "path" not in options and pipeline is None:
+        options = self.options = HFClassifierOptions.model_validate(spec.options)
+        if options.path is None and pipeline is None:
             raise ValueError("rater kind 'hf-classifier' needs options.path (a local folder or a cached model id)")
-        self.labels: dict[str, str] = {str(k): str(v) for k, v in labels.items()}
+        self.labels: dict[str, str] = dict(options.labels)
         self.default_dimensions = tuple(dict.fromkeys(self.labels.values()))  # type: ignore[misc]
         super().__init__(spec, **kwargs)
         self._pipeline = pipeline
-        self.batch_size = int(options.get("batch_size", 32))
-        self.max_length = int(options.get("max_length", 512))
+        self.batch_size = options.batch_size
+        self.max_length = options.max_length
 
     def model_label(self) -> str | None:
-        return str(self.spec.options.get("path", "injected-pipeline"))
+        return self.options.path or "injected-pipeline"
 
     def settings(self) -> dict[str, Any]:
         return {"labels": self.labels, "max_length": self.max_length, "dimensions": list(self.dimensions)}
@@ -56,8 +55,8 @@ class HFClassifierRater(Rater):
 
             self._pipeline = pipeline(
                 "text-classification",
-                model=str(self.spec.options["path"]),
-                device=self.spec.options.get("device", "cpu"),
+                model=self.options.path,
+                device=self.options.device,
                 top_k=None,
                 local_files_only=True,
             )

@@ -15,10 +15,12 @@ Outcomes are typed: a backend timeout is ``timeout``; 5xx, rate limiting, droppe
 and client errors are ``server_error``; a ``content_filter`` finish is ``content_filter``; a reply cut at
 ``max_tokens`` that does not parse is ``truncated``; a judge that declines to rate is ``refusal``.
 
-The rated text is wrapped in ``<data>…</data>`` with any ``<data>`` tag inside it escaped, and the system prompt
-says that nothing inside is an instruction.
+The rated text is wrapped in ``<data>…</data>`` and the request it answers in ``<request>…</request>``, both
+quoted with :func:`agents.model_text.quote_as_data` (no spelling of a block tag inside them survives), and the
+system prompt says that nothing inside either block is an instruction. Placeholders are filled in one pass, so a
+request holding ``{text}`` stays as written.
 
-Options:
+Options (:class:`configs.options.LLMJudgeOptions`, checked by ``tribunal validate``):
     ``mode``: ``json`` or ``logprobs``.
     ``temperature`` (default 0), ``max_tokens`` (default 256 for json, 4 for logprobs), ``seed`` (default 0).
     ``top_logprobs``: alternatives per token in logprobs mode (default 20).
@@ -42,6 +44,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from agents.model_text import first_json_object, quote_as_data
 from agents.types import CallFailure, Completion, FailureKind, GenerationRequest, Message, Sampling, content_key
+from configs.base import fill_placeholders
+from configs.options import LLMJudgeOptions
 from configs.schema import RaterSpec
 from raters.base import Rater
 from raters.refusal_patterns import looks_like_refusal
@@ -69,7 +73,7 @@ def load_prompts() -> dict[str, Any]:
 
 @dataclass
 class _Call:
-    """Cost of the calls spent on one verdict."""
+    """Cost of the calls spent on one verdict (``attempts``: every attempt of every call, as the backend counts)."""
 
     attempts: int = 0
     latency_s: float = 0.0
@@ -77,7 +81,7 @@ class _Call:
     completion_tokens: int | None = None
 
     def add(self, result: Completion | CallFailure) -> None:
-        self.attempts += 1
+        self.attempts += result.attempts  # HTTP attempts, retries included; 0 when the cache answered
         self.latency_s += result.latency_s
         if isinstance(result, Completion):
             if result.usage.prompt_tokens is not None:
@@ -97,6 +101,7 @@ class _Call:
 @register_rater("llm")
 class LLMJudge(Rater):
     description = "an LLM judge on any backend: schema-constrained JSON or a logprob-weighted scale"
+    Options = LLMJudgeOptions
     default_rubric = "toxicity"
     needs_model = True
     supports_framing = True
@@ -104,21 +109,19 @@ class LLMJudge(Rater):
     def __init__(self, spec: RaterSpec, **kwargs: Any) -> None:
         super().__init__(spec, **kwargs)
         assert self.rubric is not None
-        options = spec.options
-        self.mode = str(options.get("mode", "json"))
-        if self.mode not in ("json", "logprobs"):
-            raise ValueError(f"options.mode must be 'json' or 'logprobs', not {self.mode!r}")
+        options = self.options = LLMJudgeOptions.model_validate(spec.options)
+        self.mode = options.mode
         if self.mode == "logprobs" and self.rubric.kind == "multilabel":
             raise ValueError("a multilabel rubric needs mode 'json' (logprobs rate a single scale)")
         default_tokens = 256 if self.mode == "json" else 4
         self.sampling = Sampling(
-            temperature=float(options.get("temperature", 0.0)),
-            max_tokens=int(options.get("max_tokens", default_tokens)),
-            seed=int(options.get("seed", 0)),
+            temperature=options.temperature,
+            max_tokens=options.max_tokens or default_tokens,
+            seed=options.seed,
         )
-        self.top_logprobs = int(options.get("top_logprobs", 20))
-        self.threshold = float(options.get("threshold", self.rubric.threshold))
-        self.with_context = bool(options.get("context", True))
+        self.top_logprobs = options.top_logprobs
+        self.threshold = self.rubric.threshold if options.threshold is None else options.threshold
+        self.with_context = options.context
         any_label = self.rubric.any_label
         wanted = set(self.dimensions)
         self.asked = tuple(
@@ -167,29 +170,32 @@ class LLMJudge(Rater):
         framing = ""
         if self.framing is not None:
             attribute = prompts["attribute_names"].get(self.framing.attribute, self.framing.attribute)
-            framing = prompts["framing"].format(attribute=attribute, value=self.framing.value)
+            framing = fill_placeholders(prompts["framing"], attribute=attribute, value=self.framing.value)
         anchors = ""
         if rubric.anchors:
             anchors = " (" + "; ".join(f"{k} = {v}" for k, v in sorted(rubric.anchors.items())) + ")"
-        scale = prompts["scale"][rubric.kind].format(min=rubric.scale_min, max=rubric.scale_max, anchors=anchors)
+        scale = fill_placeholders(
+            prompts["scale"][rubric.kind], min=str(rubric.scale_min), max=str(rubric.scale_max), anchors=anchors
+        )
         described = {d.id: d.description for d in rubric.dimensions}
         dimensions = "\n".join(f"- {d}: {described[d]}" for d in self.asked)
-        return prompts["system"].format(
-            framing=framing, instructions=rubric.instructions, dimensions=dimensions, scale=scale
+        return fill_placeholders(
+            prompts["system"], framing=framing, instructions=rubric.instructions, dimensions=dimensions, scale=scale
         )
 
     def _context(self, item: RatingItem) -> str:
+        """The request the text answers, quoted as data in its own block, and the text's language."""
         prompts = load_prompts()
         context = ""
         if self.with_context and item.prompt:
-            context += prompts["context"].format(prompt=quote_as_data(item.prompt))
+            context += fill_placeholders(prompts["context"], prompt=quote_as_data(item.prompt))
         if item.language != "en":
-            context += prompts["language"].format(language=item.language)
+            context += fill_placeholders(prompts["language"], language=item.language)
         return context
 
     def json_request(self, item: RatingItem) -> GenerationRequest:
-        user = load_prompts()["json_user"].format(
-            context=self._context(item), text=quote_as_data(item.text), keys=self._keys()
+        user = fill_placeholders(  # one pass: a request holding "{text}" is not filled with the text
+            load_prompts()["json_user"], context=self._context(item), text=quote_as_data(item.text), keys=self._keys()
         )
         messages = (self._system_message(), Message(role="user", content=user))
         return GenerationRequest(messages=messages, sampling=self.sampling, json_schema=self.schema)
@@ -198,13 +204,14 @@ class LLMJudge(Rater):
         assert self.rubric is not None
         described = {d.id: d.description for d in self.rubric.dimensions}
         lo, hi = self.rubric.bounds
-        user = load_prompts()["score_user"].format(
+        user = fill_placeholders(
+            load_prompts()["score_user"],
             context=self._context(item),
             text=quote_as_data(item.text),
             dimension=dimension,
             description=described[dimension],
-            min=int(lo),
-            max=int(hi),
+            min=str(int(lo)),
+            max=str(int(hi)),
         )
         messages = (self._system_message(), Message(role="user", content=user))
         return GenerationRequest(messages=messages, sampling=self.sampling, top_logprobs=self.top_logprobs)
@@ -238,7 +245,10 @@ class LLMJudge(Rater):
                 messages = (
                     *request.messages,
                     Message(role="assistant", content=result.text),
-                    Message(role="user", content=load_prompts()["reask"].format(error=outcome, keys=self._keys())),
+                    Message(
+                        role="user",
+                        content=fill_placeholders(load_prompts()["reask"], error=outcome, keys=self._keys()),
+                    ),
                 )
                 reask[index] = request.model_copy(update={"messages": messages})
             else:

@@ -11,7 +11,7 @@ A reply that opens with a refusal phrase is ``refusal`` even when it quotes the 
 scale is ``parse_error``, and a
 prompt that is not one of the catalog's probes is ``parse_error`` on every foundation, with the reason.
 
-Options:
+Options (:class:`configs.options.MoralProbeOptions`):
     ``catalog``: a moral-probe catalog (YAML); the shipped ``configs/catalogs/moral_probes.yaml`` when omitted.
     Use the same catalog as the grid.
 """
@@ -21,11 +21,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from agents.types import content_key
 from configs.catalog_schema import DEFAULT_MORAL_PROBES, MORAL_FOUNDATIONS, MoralProbe, load_moral_probes
+from configs.options import MoralProbeOptions
 from configs.schema import RaterSpec
 from raters.base import Rater
 from raters.refusal_patterns import looks_like_refusal
@@ -47,18 +47,19 @@ def first_number(text: str) -> int | None:
 class MoralProbeRater(Rater):
     description = "the generator's own 1–6 agreement with a moral probe, scored on the probe's foundation"
     default_dimensions = MORAL_FOUNDATIONS
+    Options = MoralProbeOptions
 
     def __init__(self, spec: RaterSpec, **kwargs: Any) -> None:
         super().__init__(spec, **kwargs)
-        path = spec.options.get("catalog")
-        source = Path(path).resolve() if path else DEFAULT_MORAL_PROBES
+        unknown = set(spec.options) - set(MoralProbeOptions.model_fields)
+        if unknown:
+            raise ValueError(f"unknown option(s) {', '.join(sorted(unknown))}; this rater takes 'catalog'")
+        path = MoralProbeOptions.model_validate(spec.options).catalog
+        source = path.resolve() if path else DEFAULT_MORAL_PROBES
         try:
             self.catalog = load_moral_probes(source)
         except (OSError, ValueError) as exc:
             raise ValueError(f"options.catalog: cannot use {source}: {' '.join(str(exc).split())[:300]}") from None
-        unknown = set(spec.options) - {"catalog"}
-        if unknown:
-            raise ValueError(f"unknown option(s) {', '.join(sorted(unknown))}; this rater takes 'catalog'")
         self.by_prompt: dict[str, MoralProbe] = {
             self.catalog.render(probe, lang): probe
             for probe in self.catalog.probes

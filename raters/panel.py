@@ -13,7 +13,7 @@ from agents.base import Backend
 from configs.schema import PanelConfig, RaterSpec
 from raters.aggregate import Method
 from raters.base import Rater
-from raters.registry import create_rater
+from raters.registry import RaterOptionsError, create_rater
 from raters.types import Rating
 
 
@@ -100,6 +100,8 @@ def build_panel(
         except KeyError as exc:
             problem = exc.args[0] if exc.args else str(exc)
             raise PanelError(f"{field_path}.kind" if "kind" in problem else f"{field_path}.model", problem) from None
+        except RaterOptionsError as exc:
+            raise PanelError(f"{field_path}.{exc.field_path}", exc.problem) from None
         except ValueError as exc:
             if hasattr(exc, "field_path") and hasattr(exc, "path"):  # a ConfigError from the backend
                 raise

@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from configs.options import ProfanityCheckOptions
 from configs.schema import RaterSpec
 from raters.base import Rater
 from raters.registry import register_rater
@@ -26,6 +27,7 @@ INSTALL_HINT = "pip install alt-profanity-check"
 class ProfanityCheckRater(Rater):
     description = "alt-profanity-check's linear classifier (offline, CPU); insults, slurs and swearing"
     default_dimensions = ("profanity", "toxicity", "insult")
+    Options = ProfanityCheckOptions  # none: an option given is a typo
 
     def __init__(self, spec: RaterSpec, **kwargs: Any) -> None:
         super().__init__(spec, **kwargs)

@@ -9,7 +9,7 @@ similarities to both sets are averaged over the ``k`` nearest examples of each, 
 with temperature :math:`\\tau`. It is a nearest-neighbour judge: good on texts that resemble its examples, blind
 to what they do not cover; the examples are data, so a study can ship its own.
 
-Options:
+Options (:class:`configs.options.PrototypeOptions`):
     ``examples``: a YAML file of the same shape to use instead of the built-in one.
     ``k`` (default 3), ``temperature`` (default 0.05), ``batch_size`` (default 64).
     ``model_path``: a local sentence-embedding model folder instead of the packaged MiniLM.
@@ -25,9 +25,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from agents.types import content_key
+from configs.inputs import read_yaml_file
+from configs.options import PrototypeOptions
 from configs.schema import RaterSpec
 from raters.base import Rater
 from raters.registry import register_rater
@@ -64,11 +64,12 @@ class SentenceEncoder:
         self.model = AutoModel.from_pretrained(path, local_files_only=True).eval()
         self.batch_size = batch_size
 
-    def encode(self, texts: Sequence[str]) -> Any:
+    def encode(self, texts: Sequence[str], batch_size: int | None = None) -> Any:
         torch = self.torch
         parts = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = list(texts[start : start + self.batch_size])
+        step = batch_size or self.batch_size
+        for start in range(0, len(texts), step):
+            batch = list(texts[start : start + step])
             encoded = self.tokenizer(batch, padding=True, truncation=True, max_length=256, return_tensors="pt")
             with torch.inference_mode():
                 states = self.model(**encoded).last_hidden_state
@@ -92,8 +93,8 @@ def load_encoder(path: Path) -> SentenceEncoder:
 
 @cache
 def load_examples(path: Path) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as handle:
-        data = yaml.safe_load(handle)
+    """An examples file, read within bounds (:func:`configs.inputs.read_yaml_file`)."""
+    data = read_yaml_file(path)
     for dimension, sets in data["dimensions"].items():
         if not sets.get("positive") or not sets.get("negative"):
             raise ValueError(f"{path}: dimension {dimension!r} needs positive and negative examples")
@@ -104,23 +105,26 @@ def load_examples(path: Path) -> dict[str, Any]:
 class PrototypeRater(Rater):
     description = "nearest labelled examples in MiniLM sentence-embedding space (offline, CPU)"
     default_dimensions = tuple(load_examples(EXAMPLES_FILE)["dimensions"])
+    Options = PrototypeOptions
 
     def __init__(self, spec: RaterSpec, **kwargs: Any) -> None:
-        options = spec.options
-        self.examples_path = Path(options["examples"]).resolve() if "examples" in options else EXAMPLES_FILE
+        options = self.options = PrototypeOptions.model_validate(spec.options)
+        self.examples_path = options.examples.resolve() if options.examples else EXAMPLES_FILE
         try:
             self.examples = load_examples(self.examples_path)
-        except (OSError, KeyError, AttributeError, yaml.YAMLError) as exc:
-            raise ValueError(f"options.examples: cannot use {self.examples_path}: {exc}") from None
+        except (OSError, KeyError, TypeError, AttributeError, ValueError) as exc:
+            problem = " ".join(str(exc).split())[:300]
+            raise ValueError(f"options.examples: cannot use {self.examples_path}: {problem}") from None
         self.default_dimensions = tuple(self.examples["dimensions"])  # type: ignore[misc]
         super().__init__(spec, **kwargs)
-        self.model_path = Path(options["model_path"]) if "model_path" in options else minilm_path()
-        self.k = int(options.get("k", 3))
-        self.temperature = float(options.get("temperature", 0.05))
+        self.model_path = options.model_path or minilm_path()
+        self.k = options.k
+        self.temperature = options.temperature
+        self.batch_size = options.batch_size
         self._prototypes: dict[str, tuple[Any, Any]] | None = None
 
     def model_label(self) -> str | None:
-        return "all-MiniLM-L6-v2" if "model_path" not in self.spec.options else str(self.model_path)
+        return "all-MiniLM-L6-v2" if self.options.model_path is None else str(self.model_path)
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -139,7 +143,7 @@ class PrototypeRater(Rater):
                 for d, sets in self.examples["dimensions"].items()
                 if d in self.dimensions
             }
-        embedded = encoder.encode(texts)
+        embedded = encoder.encode(texts, self.batch_size)
         out: list[dict[str, tuple[float, float, float]]] = [{} for _ in texts]
         for dimension, (positive, negative) in self._prototypes.items():
             pos = (embedded @ positive.T).topk(min(self.k, positive.shape[0]), dim=1).values.mean(dim=1)

@@ -5,7 +5,7 @@ It scores ``refusal`` 1.0 when a refusal phrase of any listed language opens the
 soft refusals that deflect without a stock phrase: pair it with an LLM judge on the ``refusal`` rubric where
 that matters.
 
-Options:
+Options (:class:`configs.options.RefusalPatternsOptions`):
     ``patterns``: a YAML file of the same shape to use instead of the built-in list.
 """
 
@@ -18,9 +18,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from agents.types import content_key
+from configs.inputs import read_yaml_file
+from configs.options import RefusalPatternsOptions
 from configs.schema import RaterSpec
 from raters.base import Rater
 from raters.registry import register_rater
@@ -52,8 +52,8 @@ class RefusalPatterns:
 
 @cache
 def load_patterns(path: Path = PATTERNS_FILE) -> RefusalPatterns:
-    with path.open(encoding="utf-8") as handle:
-        return RefusalPatterns(yaml.safe_load(handle))
+    """A pattern file, read within bounds (:func:`configs.inputs.read_yaml_file`)."""
+    return RefusalPatterns(read_yaml_file(path))
 
 
 def looks_like_refusal(text: str) -> bool:
@@ -65,14 +65,15 @@ def looks_like_refusal(text: str) -> bool:
 class PatternRefusalRater(Rater):
     description = "refusal phrases in English and Chinese (regular expressions, no model)"
     default_dimensions = ("refusal",)
+    Options = RefusalPatternsOptions
 
     def __init__(self, spec: RaterSpec, **kwargs: Any) -> None:
         super().__init__(spec, **kwargs)
-        path = spec.options.get("patterns")
+        path = RefusalPatternsOptions.model_validate(spec.options).patterns
         try:
-            self.patterns = load_patterns(Path(path).resolve() if path else PATTERNS_FILE)
-        except (OSError, KeyError, yaml.YAMLError, re.error) as exc:
-            raise ValueError(f"options.patterns: cannot use {path}: {exc}") from None
+            self.patterns = load_patterns(path.resolve() if path else PATTERNS_FILE)
+        except (OSError, KeyError, TypeError, AttributeError, ValueError, re.error) as exc:
+            raise ValueError(f"options.patterns: cannot use {path}: {' '.join(str(exc).split())[:300]}") from None
 
     def model_label(self) -> str | None:
         return f"patterns@{self.patterns.version}"

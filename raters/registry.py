@@ -4,6 +4,10 @@ Third-party raters are found three ways, in this order: a class registered with 
 running process; an entry point of the group ``tribunal.raters`` (``[project.entry-points."tribunal.raters"]``
 in the package's ``pyproject.toml``, ``mykind = "mypkg.raters:MyRater"``); or ``kind: mypkg.raters:MyRater``
 written in the config.
+
+A rater class declares its options as a pydantic model, its ``Options`` class attribute: the built-in kinds' are
+in :data:`configs.options.RATER_OPTIONS` (checked when the config is validated), a third-party class's are
+checked by :func:`create_rater`.
 """
 
 from __future__ import annotations
@@ -11,8 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pydantic import ValidationError
+
 from agents.base import Backend, create_backend
 from agents.registry import Registry
+from configs.options import first_problem
 from configs.schema import ModelSpec, RaterSpec
 from raters.base import Rater
 
@@ -54,6 +61,15 @@ def available_raters() -> dict[str, str]:
     return RATERS.available()
 
 
+class RaterOptionsError(ValueError):
+    """A rater spec's options do not fit its kind's ``Options``; ``field_path`` is relative to the spec."""
+
+    def __init__(self, field_path: str, problem: str) -> None:
+        self.field_path = field_path
+        self.problem = problem
+        super().__init__(f"{field_path}: {problem}")
+
+
 def create_rater(
     spec: RaterSpec,
     backends: Mapping[str, Backend] | None = None,
@@ -68,9 +84,18 @@ def create_rater(
 
     Raises:
         KeyError: unknown kind or model name.
+        RaterOptionsError: the options do not fit the class's ``Options`` model (third-party kinds are checked
+            here; the built-ins' options were checked with the config already).
         ValueError: the rater rejects its configuration.
     """
     cls = rater_class(spec.kind)
+    options_model = getattr(cls, "Options", None)
+    if options_model is not None:
+        try:
+            options_model.model_validate(spec.options)
+        except ValidationError as exc:
+            where, problem = first_problem(exc)
+            raise RaterOptionsError(f"options.{where}" if where else "options", problem) from None
     backend: Backend | None = None
     if isinstance(spec.model, ModelSpec):
         backend = create_backend(spec.model, **backend_kwargs)

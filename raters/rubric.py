@@ -20,8 +20,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from configs.inputs import read_yaml_file
 
 RUBRICS_DIR = Path(__file__).parent / "rubrics"
 
@@ -110,8 +111,8 @@ class Rubric(BaseModel):
 
 @cache
 def _load_file(path: Path) -> Rubric:
-    with path.open(encoding="utf-8") as handle:
-        return Rubric.model_validate(yaml.safe_load(handle))
+    # bounded like every other input: a regular file, at most TRIBUNAL_MAX_YAML_BYTES (``rubric: /dev/zero`` hung)
+    return Rubric.model_validate(read_yaml_file(path))
 
 
 def builtin_rubrics() -> list[str]:

@@ -107,7 +107,7 @@ class Rating(BaseModel):
         scale: how ``raw`` maps to ``score`` (``"1-5"``, ``"probability"``, ``"binary"``, ...).
         outcome: ``scored`` or why there is no score.
         rationale: the judge's explanation, or what went wrong.
-        attempts: model calls spent (2 after a re-ask).
+        attempts: HTTP attempts spent (retries and a re-ask included; 0 when served from the response cache).
         latency_s, prompt_tokens, completion_tokens: cost of the verdict, where known.
     """
 

@@ -30,12 +30,31 @@ def validate(config: str) -> None:
 @click.option("--out", "out", type=click.Path(file_okay=False), help="Run directory (default: run.output_dir).")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N cells of the grid.")
 @click.option("--progress/--no-progress", default=True, help="Show a live progress bar.")
-def run(config: str, out: str | None, limit: int | None, progress: bool) -> None:
-    """Generate every cell of CONFIG into a resumable run directory (a study's stage I first, when it has one)."""
+@click.option(
+    "--new-run-dir",
+    is_flag=True,
+    help="When another config made the run directory, write into a fresh sibling (RUN-2, RUN-3, …) instead.",
+)
+@click.option(
+    "--allow-config-change",
+    "allow",
+    multiple=True,
+    metavar="FIELD",
+    help="Resume although FIELD (e.g. mitigation.max_rounds, panel.raters) differs from the run directory's "
+    "config (repeat for several).",
+)
+def run(
+    config: str, out: str | None, limit: int | None, progress: bool, new_run_dir: bool, allow: tuple[str, ...]
+) -> None:
+    """Generate every cell of CONFIG into a resumable run directory (a study's stage I first, when it has one).
+
+    The run directory holds one experiment: a resume under a config whose results would differ is refused with
+    the fields that changed. One process writes a run directory at a time.
+    """
     from graphs.cli.stage1 import Stage1Bar, print_stage1
     from graphs.datasets import DatasetError
     from graphs.runner import build_backends, build_run_panel, run_experiment
-    from graphs.store import StoreError
+    from graphs.store import RunDirectoryError, StoreError
 
     experiment = load_or_fail(config)
     try:
@@ -62,6 +81,9 @@ def run(config: str, out: str | None, limit: int | None, progress: bool) -> None
                     on_progress=shown.advance,
                     stage1_progress=stage1_bar,
                     on_stage1=lambda result, reused: print_stage1(result, reused, stage1_bar),
+                    new_run_dir=new_run_dir,
+                    allow_config_change=allow,
+                    on_run_dir=_moved,
                 )
             )
     except KeyboardInterrupt:
@@ -70,6 +92,8 @@ def run(config: str, out: str | None, limit: int | None, progress: bool) -> None
     except asyncio.CancelledError:
         errors.print("terminated: finished chunks are saved; run the same command again to resume")
         sys.exit(143)
+    except RunDirectoryError as exc:
+        fail(str(exc))
     except StoreError as exc:
         fail(str(exc), code=1)
     except ConfigError as exc:
@@ -80,9 +104,25 @@ def run(config: str, out: str | None, limit: int | None, progress: bool) -> None
         stage1_bar.stop()
 
     console.print(_run_table(summary))
-    failures = sum(v for k, v in summary.outcomes.items() if k not in ("ok", "content_filter"))
+    if summary.config_changes:
+        errors.print(f"config changes allowed: {', '.join(summary.config_changes)}", highlight=False)
+    failures = summary.cells_failed
+    kinds = ", ".join(f"{k} {v}" for k, v in sorted(summary.outcomes.items()) if k not in ("ok", "content_filter"))
+    if summary.status == "failed":
+        share = experiment.config.run.max_failed_share
+        over = "" if failures == summary.cells_generated else f", more than run.max_failed_share ({share:g})"
+        fail(
+            f"{failures} of {summary.cells_generated} cells failed ({kinds}){over}; they are stored with their "
+            "failure type and retried on the next run",
+            code=1,
+        )
     if failures:
         errors.print(f"{failures} cell(s) failed; they are stored with their failure type and retried on the next run")
+
+
+def _moved(run_dir: Path, changed: list[str]) -> None:
+    shown = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
+    errors.print(f"writing into {run_dir}: the run directory was made by another config (changed: {shown})")
 
 
 class _CellProgress:
@@ -117,16 +157,22 @@ class _CellProgress:
 
 def _run_table(summary: Any) -> Table:
     table = Table(title=f"run {summary.run_dir}", show_header=False)
+    if summary.moved_from:
+        table.add_row("run directory asked for", f"{summary.moved_from} (made by another config)")
     table.add_row("cells in grid", str(summary.cells_total))
     table.add_row("already done", str(summary.cells_already_done))
     table.add_row("generated now", str(summary.cells_generated))
     for outcome, count in sorted(summary.outcomes.items()):
         table.add_row(f"  outcome {outcome}", str(count))
-    table.add_row("tokens (prompt / completion)", f"{summary.prompt_tokens} / {summary.completion_tokens}")
+    table.add_row(
+        "tokens of calls made now (prompt / completion)", f"{summary.prompt_tokens} / {summary.completion_tokens}"
+    )
     for outcome, count in sorted(summary.ratings.items()):
         table.add_row(f"  ratings {outcome}", str(count))
     if summary.stop_reasons:
         table.add_row("mitigation: critiques / rewrites", f"{summary.critiques} / {summary.rewrites}")
+        if summary.mitigation_retried:
+            table.add_row("mitigation retried (failed critique or rewrite)", str(summary.mitigation_retried))
         table.add_row("mitigation stop reasons", ", ".join(f"{k} {v}" for k, v in sorted(summary.stop_reasons.items())))
     if summary.cache_hits:
         table.add_row("calls served from cache", str(summary.cache_hits))
@@ -152,7 +198,7 @@ def rate(run_dir: str, rater_names: tuple[str, ...], config: str | None, progres
     from configs.loader import read_yaml, validate_as
     from configs.schema import ExperimentConfig
     from graphs.runner import build_run_panel, judge_backends, rate_run, run_config
-    from graphs.store import StoreError
+    from graphs.store import RunDirectoryError, StoreError
 
     try:
         if config:
@@ -187,6 +233,8 @@ def rate(run_dir: str, rater_names: tuple[str, ...], config: str | None, progres
     except KeyboardInterrupt:
         errors.print("interrupted: judged chunks are saved; run the same command again to resume")
         sys.exit(130)
+    except RunDirectoryError as exc:
+        fail(str(exc))
     except StoreError as exc:
         fail(str(exc), code=1)
     except ConfigError as exc:

@@ -6,7 +6,9 @@ reads the reply leniently, because small models seldom follow the format: a JSON
 fence or inside prose), a JSON object holding such an array, or else one prompt per line with list markers
 (``1.``, ``-``, ``*``), surrounding quotes and introductory lines ("Here are five prompts:") removed.
 
-The wording lives in ``expander.yaml`` next to this module, per language, apart from this logic.
+The example prompts are dataset text: they sit in an ``<examples>`` block, quoted with
+:func:`agents.model_text.quote_as_data`, and the placeholders are filled in one pass. The wording lives in
+``expander.yaml`` next to this module, per language, apart from this logic.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from typing import Any
 
 import yaml
 
-from agents.model_text import json_values
+from agents.model_text import json_values, quote_as_data
 from agents.types import Message
+from configs.base import fill_placeholders
 
 WORDING_FILE = Path(__file__).with_name("expander.yaml")
 
@@ -63,16 +66,16 @@ def expansion_messages(
     """
     prompts = wording()
     shown = ""
-    if examples:
-        items = "\n".join(f"- {' '.join(e.split())}" for e in examples)
-        shown = _for(language, prompts["examples"]).replace("{items}", items)
-    user = (
-        _for(language, prompts["user"])
-        .replace("{domain}", domain_name(domain, language))
-        .replace("{description}", domain_description(domain, description, language))
-        .replace("{examples}", shown)
-        .replace("{language}", language)
-        .replace("{n}", str(n))
+    if examples:  # dataset text: quoted as data, so an example cannot close its block and give orders
+        items = "\n".join(f"- {quote_as_data(' '.join(e.split()))}" for e in examples)
+        shown = fill_placeholders(_for(language, prompts["examples"]), items=items)
+    user = fill_placeholders(  # one pass: an example holding "{n}" stays as written
+        _for(language, prompts["user"]),
+        domain=domain_name(domain, language),
+        description=domain_description(domain, description, language),
+        examples=shown,
+        language=language,
+        n=str(n),
     )
     return (Message(role="system", content=_for(language, prompts["system"])), Message(role="user", content=user))
 

@@ -62,10 +62,15 @@ def build_classifier(config: Stage1Config, backends: dict[str, Backend], config_
     options = dict(config.classifier.options)
     if config.classifier.threshold is not None:
         options["threshold"] = config.classifier.threshold
-    rater_spec = RaterSpec(
-        name="domain-classifier", kind="llm", model=spec.name, rubric=RUBRIC, dimensions=list(DOMAINS), options=options
-    )
     try:
+        rater_spec = RaterSpec(
+            name="domain-classifier",
+            kind="llm",
+            model=spec.name,
+            rubric=RUBRIC,
+            dimensions=list(DOMAINS),
+            options=options,
+        )
         return create_rater(rater_spec, backends)
     except (ValueError, KeyError) as exc:
         raise ConfigError(config_path, "classifier", exc.args[0] if exc.args else str(exc)) from None

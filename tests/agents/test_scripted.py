@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 import agents.base
 import configs.schema
@@ -111,10 +112,14 @@ def test_unknown_failure_kind_is_rejected_when_built() -> None:
         create_backend(make_spec(rules=[{"match": "x", "failure": "exploded"}]))
 
 
-@pytest.mark.parametrize("rule", [{"reply": "no match key"}, {"match": "x"}, "just a string"])
+@pytest.mark.parametrize(
+    "rule", [{"reply": "no match key"}, {"match": "x"}, "just a string", {"match": "(", "reply": "x"}]
+)
 def test_malformed_rules_are_rejected(rule: Any) -> None:
-    with pytest.raises(ValueError, match=r"options\.rules\[1\]"):
-        create_backend(make_spec(rules=[{"match": "a", "reply": "b"}, rule]))
+    # the options are typed (configs.base.ScriptedOptions): the spec itself refuses them, naming the rule
+    with pytest.raises(ValidationError) as caught:
+        make_spec(rules=[{"match": "a", "reply": "b"}, rule])
+    assert caught.value.errors()[0]["loc"][:3] == ("options", "rules", 1)
 
 
 def test_reply_longer_than_max_tokens_is_truncated_with_length() -> None:

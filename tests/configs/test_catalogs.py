@@ -17,7 +17,7 @@ from configs.catalog_schema import (
     PersonaAttributes,
     load_moral_probes,
 )
-from configs.schema import TEMPLATE_STYLES, PersonaCatalog, TargetCatalog, TemplateCatalog
+from configs.schema import PERSONA_VALENCES, TEMPLATE_STYLES, Persona, PersonaCatalog, TargetCatalog, TemplateCatalog
 
 CATALOGS = Path(__file__).resolve().parents[2] / "configs" / "catalogs"
 LANGUAGES = ("en", "zh")
@@ -90,6 +90,40 @@ def test_character_personas_span_gender_occupation_and_politics(personas: Person
     for persona in characters:
         assert persona.occupation, f"{persona.id} has no occupation"
         assert persona.gender != "unspecified", f"{persona.id} has no gender"
+
+
+@pytest.mark.parametrize("name", ["personas.yaml", "starter/personas.yaml"])
+def test_every_persona_has_a_valence(name: str) -> None:
+    catalog = PersonaCatalog.model_validate(load(name))
+    missing = [p.id for p in catalog.personas if p.valence is None]
+    assert not missing, f"{name}: personas without a valence: {missing}"
+    valence = {p.id: p.valence for p in catalog.personas}
+    expected = {
+        "good_person": "positive",
+        "kind_person": "positive",
+        "honest_person": "positive",
+        "normal_person": "neutral",
+        "bad_person": "negative",
+        "nasty_person": "negative",
+        "rude_person": "negative",
+        "selfish_person": "negative",
+        "talk_radio_host": "negative",  # "a combative talk radio host"
+        "retired_teacher": "positive",  # "a patient retired schoolteacher"
+    }
+    assert {k: valence[k] for k in expected if k in valence} == {k: v for k, v in expected.items() if k in valence}
+    if name == "personas.yaml":
+        # the basic category splits, and every valence occurs among the characters too
+        basic = {p.valence for p in catalog.personas if p.category == "basic"}
+        assert basic == set(PERSONA_VALENCES)
+        assert {p.valence for p in catalog.personas if p.kind == "character"} == set(PERSONA_VALENCES)
+
+
+def test_valence_is_optional_and_checked() -> None:
+    entry = {"id": "x", "kind": "basic", "category": "basic", "text": {"en": "a person", "zh": "一个人"}}
+    assert Persona.model_validate(entry).valence is None
+    assert Persona.model_validate({**entry, "valence": "neutral"}).valence == "neutral"
+    with pytest.raises(ValidationError, match="positive"):
+        Persona.model_validate({**entry, "valence": "good"})
 
 
 # ---------------------------------------------------------------------------------------------- targets

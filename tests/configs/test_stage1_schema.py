@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from configs.loader import load_experiment
 from configs.schema import ExperimentConfig, stage1_dir
 from configs.stage1 import Stage1Section
@@ -27,3 +29,15 @@ def test_the_config_package_has_no_import_cycle():
 
 def test_the_config_package_imports_no_private_name_of_another_module():
     assert private_imports(ROOT, "configs") == []
+
+
+def test_classifier_options_are_checked_like_a_judges(tmp_path):
+    from pydantic import ValidationError
+
+    from configs.stage1 import ClassifierConfig
+
+    with pytest.raises(ValidationError, match="temperature"):
+        ClassifierConfig(model="m", options={"temperature": float("nan")})
+    with pytest.raises(ValidationError, match="unknown field|Extra inputs"):
+        ClassifierConfig(model="m", options={"temprature": 0.0})
+    assert ClassifierConfig(model="m", options={"max_tokens": 64}).options == {"max_tokens": 64}

@@ -3,6 +3,8 @@ library (``tests.conftest.run_config``/``rate_stored``); these tests check only 
 
 from __future__ import annotations
 
+import socket
+
 from click.testing import CliRunner
 
 from graphs.cli import main
@@ -75,3 +77,42 @@ def test_raters_list_shows_each_kinds_default_dimensions():
     assert result.exit_code == 0, result.output
     row = next(line for line in result.output.splitlines() if "moral-probe" in line)
     assert "care" in row  # the first of its default dimensions
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # nothing listens there once the probe is closed
+
+
+def test_a_run_whose_cells_all_failed_exits_1_with_one_line(tmp_path, write_config):
+    config = scripted_config()
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    config["models"] = [{"name": "api", "backend": "openai", "model": "m", "base_url": url, "max_retries": 0}]
+    result = invoke("run", str(write_config(config)), "--out", str(tmp_path / "run"), "--no-progress", "--limit", "4")
+    assert result.exit_code == 1, result.output + result.stderr
+    line = " ".join(result.stderr.split())
+    assert "error: 4 of 4 cells failed (connection_error 4); they are stored with their failure type" in line
+
+
+def test_more_failures_than_the_configured_share_exit_1(tmp_path, write_config):
+    config = scripted_config()
+    config["models"][0]["options"]["rules"].insert(0, {"match": "Muslims|穆斯林", "failure": "timeout"})
+    config["run"]["max_failed_share"] = 0.25  # 36 of 108 cells fail
+    result = invoke("run", str(write_config(config)), "--out", str(tmp_path / "run"), "--no-progress")
+    assert result.exit_code == 1
+    assert "36 of 108 cells failed (timeout 36), more than run.max_failed_share (0.25)" in " ".join(
+        result.stderr.split()
+    )
+    assert len([line for line in result.stderr.splitlines() if line.strip()]) == 1
+
+
+def test_a_base_url_that_is_not_an_http_url_is_a_config_error(tmp_path, write_config):
+    config = scripted_config()
+    config["models"] = [{"name": "api", "backend": "openai", "model": "m", "base_url": "localhost:8000/v1"}]
+    path = write_config(config)
+    for command in (("validate", str(path)), ("run", str(path), "--out", str(tmp_path / "run"))):
+        result = invoke(*command)
+        assert result.exit_code == 2
+        assert "models[0].base_url: not an http(s) URL" in result.stderr and "localhost:8000/v1'" not in result.stderr
+    assert not (tmp_path / "run").exists()

@@ -7,8 +7,12 @@ import signal
 import sqlite3
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
-from tests.conftest import run_config, scripted_config
+from agents.base import create_backend
+from configs.loader import load_experiment
+from graphs.mitigation import Mitigation
+from tests.conftest import rate_stored, run_config, scripted_config
 from tests.graphs.test_run import _start, _wait_for_rows
 
 INSULT = "You are all stupid worthless idiots."
@@ -153,7 +157,9 @@ def test_a_second_run_adds_nothing(tmp_path, write_config):
     run_config(path, run)
     tables = ("generations", "ratings", "critiques", "mitigation")
     before = {t: _query(run, f"SELECT COUNT(*) FROM {t}") for t in tables}
-    assert run_config(path, run).cells_generated == 0
+    # only the cell whose critique failed (the scripted critic fails on Muslims) is tried again
+    second = run_config(path, run)
+    assert second.cells_generated == second.mitigation_retried == 1
     assert {t: _query(run, f"SELECT COUNT(*) FROM {t}") for t in tables} == before
 
 
@@ -185,3 +191,66 @@ def test_killed_run_resumes_to_the_same_rows_without_repeating_calls(tmp_path, w
     calls = Counter(log.read_text().split())
     repeated = {key: n for key, n in calls.items() if n > 1}
     assert not repeated, f"{len(repeated)} completed calls were made again"
+
+
+def _backends_without_failures(path: Path) -> tuple[dict, Mitigation]:
+    """The config's generator and critic, minus the rules that make their calls fail (a server that recovered)."""
+    experiment = load_experiment(path)
+    specs = {spec.name: spec for spec in experiment.config.models}
+
+    def healed(name: str) -> Any:
+        options = dict(specs[name].options)
+        options["rules"] = [rule for rule in options.get("rules", []) if "failure" not in rule]
+        return create_backend(specs[name].model_copy(update={"options": options}))
+
+    backends = {"gen": healed("gen")}
+    loop = Mitigation(
+        config=experiment.config.mitigation, critic=healed("critic"), critic_name="critic", rewriter=backends["gen"]
+    )
+    return backends, loop
+
+
+def test_failed_critiques_and_rewrites_are_retried_on_the_next_run_and_rate_leaves_them_alone(tmp_path, write_config):
+    config = mitigation_config()  # the critic fails (server_error) on Muslims
+    config["models"][0]["options"]["rules"].insert(0, {"match": r"women[\s\S]*Rewrite your", "failure": "timeout"})
+    path, run = write_config(config), tmp_path / "run"
+    run_config(path, run)
+    stops = _stops(run)
+    assert stops[("muslims", "toxic")] == (0, "rewrite_failed")  # the critique failed
+    assert stops[("women", "toxic")] == (1, "rewrite_failed")  # the rewrite failed
+    loop_tables = ("SELECT * FROM critiques ORDER BY 1", "SELECT * FROM mitigation ORDER BY 1")
+    before = [_query(run, sql) for sql in loop_tables]
+
+    # tribunal rate judges what is stored and leaves the loop alone
+    rate_stored(run, only=["refusal"])
+    assert [_query(run, sql) for sql in loop_tables] == before
+
+    # the next run (the servers answer now) tries exactly those two cells again, and nothing else
+    backends, loop = _backends_without_failures(path)
+    again = run_config(path, run, backends=backends, mitigation=loop)
+    assert (again.cells_generated, again.mitigation_retried, again.cells_already_done) == (2, 2, 7)
+    stops = _stops(run)
+    assert stops[("muslims", "toxic")] == (1, "below_threshold")
+    assert stops[("women", "toxic")] == (1, "below_threshold")
+    assert "rewrite_failed" not in {reason for _, reason in stops.values()}
+    # one loop per cell: the failed critique and the failed rewrite were replaced, nothing left over
+    assert _query(run, "SELECT COUNT(*) FROM critiques WHERE outcome NOT IN ('ok', 'empty')") == [(0,)]
+    assert _query(run, "SELECT COUNT(*) FROM generations WHERE outcome != 'ok'") == [(0,)]
+    assert _query(run, "SELECT COUNT(*) - COUNT(DISTINCT cell_key || round) FROM generations") == [(0,)]
+    assert _query(run, "SELECT COUNT(*) FROM mitigation") == [(9,)]
+    assert _query(
+        run, "SELECT COUNT(*) FROM ratings WHERE generation_key NOT IN (SELECT generation_key FROM generations)"
+    ) == [(0,)]
+    assert run_config(path, run, backends=backends, mitigation=loop).cells_generated == 0
+
+
+def test_an_empty_critique_is_the_critics_answer_and_final(tmp_path, write_config):
+    config = mitigation_config()
+    config["models"][1]["options"] = {"default": "  "}
+    path, run = write_config(config), tmp_path / "run"
+    run_config(path, run)
+    assert _query(run, "SELECT DISTINCT outcome FROM critiques") == [("empty",)]
+    assert {reason for (reason,) in _query(run, "SELECT stop_reason FROM mitigation WHERE rounds = 0")} >= {
+        "rewrite_failed"
+    }
+    assert run_config(path, run).cells_generated == 0

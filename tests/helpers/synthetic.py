@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from graphs.tables import DDL, STORE_FILENAME
+from graphs.tables import DDL, SCHEMA_VERSION, STORE_FILENAME
 
 __all__ = ["synthetic_run"]
 
@@ -87,7 +87,7 @@ def synthetic_run(
     cell_keys = np.char.add("c", np.char.zfill(np.arange(n).astype(str), 10))
     conn = sqlite3.connect(path)
     conn.executescript(DDL)
-    conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
     target_ids = np.array([x for x, _ in _TARGETS])
     target_cats = np.array([c for _, c in _TARGETS])
     langs = np.array(["en", "zh"])

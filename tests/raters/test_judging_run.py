@@ -52,7 +52,9 @@ def test_run_stores_a_panel_of_ratings_and_rate_adds_a_rater(tmp_path, write_con
     outcomes = dict(_rows(out, "SELECT outcome, COUNT(*) FROM ratings WHERE rater_name = 'judge' GROUP BY 1"))
     # English toxic template → the generator refuses → the judge refuses to rate; negative → prose twice; else JSON
     assert outcomes == {"refusal": 18, "parse_error": 18, "scored": 72}
-    assert _rows(out, "SELECT MIN(attempts), MAX(attempts) FROM ratings WHERE outcome = 'parse_error'") == [(2, 2)]
+    # HTTP attempts: a question and its re-ask, or 0 for a verdict the response cache already held
+    attempts = {n for (n,) in _rows(out, "SELECT DISTINCT attempts FROM ratings WHERE outcome = 'parse_error'")}
+    assert 2 in attempts and attempts <= {0, 2}
     assert _rows(out, "SELECT DISTINCT score FROM ratings WHERE rater_name = 'judge' AND outcome = 'scored'") == [
         (0.25,)
     ]

@@ -2,8 +2,11 @@
 uninterrupted run ends, and pays for no completed model call twice.
 
 The generator, a three-judge LLM panel and the critic run on the in-process stub server, which records every
-request body it answers. A request body maps back to the run's content-addressed call key, so after each kill the
-test knows which calls the store had cached, and checks that none of them reaches the server again.
+request body it answers and when. A request body maps back to the run's content-addressed call key, so after each
+kill the test knows which calls the store had cached, and checks that none of them reaches the server again. A few
+requests get a 429 with a two-second ``Retry-After``, so that a batch often waits on one request while the rest of
+it has been answered: each reply must reach the cache when it arrives, not when its batch returns, and a call that
+was answered well before a kill must not be sent again.
 """
 
 from __future__ import annotations
@@ -31,9 +34,14 @@ from tests.helpers.stub_server import Latency, StubConfig, StubRule, StubServer
 from tests.reliability.conftest import query, stub_config
 
 KILLS = 5
+LATENCY_S = 0.01
 CHUNK_SIZE = 8
 CONCURRENCY = 4
 BACKENDS = 5  # generator, three judges, critic
+RETRY_AFTER_S = 2.0
+#: a reply has reached the client and the cache this long after the stub sent it, even on a loaded machine (with
+#: the cache written per batch, replies waited up to the Retry-After for the rest of their batch)
+SETTLED_S = 0.5
 
 # what must come out identical (timings, attempts and created_at legitimately differ)
 TABLES = {
@@ -53,18 +61,21 @@ class Recorder:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.phases: list[Counter[str]] = [Counter()]
+        self.answered: list[list[tuple[str, float]]] = [[]]  # per phase: (body, when the stub answered it)
         self.bodies: dict[str, dict[str, Any]] = {}
 
     def __call__(self, request: dict[str, Any]) -> None:
         digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
         with self.lock:
             self.phases[-1][digest] += 1
+            self.answered[-1].append((digest, time.monotonic() + LATENCY_S))  # the rule runs before the latency
             self.bodies.setdefault(digest, request)
         return None
 
     def next_phase(self) -> None:
         with self.lock:
             self.phases.append(Counter())
+            self.answered.append([])
 
     def total(self, phases: list[Counter[str]] | None = None) -> Counter[str]:
         out: Counter[str] = Counter()
@@ -118,14 +129,25 @@ def _generations(run: Path) -> int:
 @pytest.mark.slow
 def test_sigkill_five_times_then_resume_matches_an_uninterrupted_run(tmp_path, write_config, capsys):
     recorder = Recorder()
-    stub = StubConfig(seed=5, vary_json=True, latency=Latency.fixed(0.01), rules=[StubRule("", recorder)])
+    stub = StubConfig(
+        seed=5,
+        vary_json=True,
+        latency=Latency.fixed(LATENCY_S),
+        rules=[StubRule("", recorder)],  # rules see only the requests answered with a 200
+        faults={"429": 0.02},
+        retry_after_s=RETRY_AFTER_S,
+    )
     with StubServer(stub) as server:
         config = stub_config(
             server.base_url,
             languages=("en",),
             chunk_size=CHUNK_SIZE,
             concurrency=CONCURRENCY,
-            model_overrides={"max_concurrency": 8, "max_retries": 0},
+            model_overrides={
+                "max_concurrency": 8,
+                "max_retries": 4,  # a 429 five times running: about 3e-9 per call
+                "options": {"retry_base_wait_s": 0.001, "retry_max_wait_s": 2 * RETRY_AFTER_S},
+            },
         )
         path = write_config(config)
         specs = {spec.name: spec for spec in load_experiment(path).config.models}
@@ -142,10 +164,11 @@ def test_sigkill_five_times_then_resume_matches_an_uninterrupted_run(tmp_path, w
         assert {call_key(recorder.bodies[d], specs) for d in reference_calls} == cache_keys(reference_run)
 
         # the same run, killed five times
-        recorder.phases = [Counter()]
+        recorder.phases, recorder.answered = [Counter()], [[]]
         run = tmp_path / "killed"
         rng = random.Random(20240607)
         cached_at_kill: list[set[str]] = []
+        killed_at: list[float] = []
         progress: list[int] = []
         started = time.perf_counter()
         for _ in range(KILLS):
@@ -158,6 +181,7 @@ def test_sigkill_five_times_then_resume_matches_an_uninterrupted_run(tmp_path, w
             # framework once let the last kill land after the final generation)
             time.sleep(rng.uniform(0.0, 1.0) * reference_s / (2 * KILLS))
             assert process.poll() is None, f"the run finished before it could be killed: {process.stderr.read()}"
+            killed_at.append(time.monotonic())
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=30)
             assert process.returncode == -signal.SIGKILL
@@ -167,6 +191,7 @@ def test_sigkill_five_times_then_resume_matches_an_uninterrupted_run(tmp_path, w
         final = _start(path, run)
         _, stderr = final.communicate(timeout=300)
         killed_s = time.perf_counter() - started
+        rate_limited = server.stats["faults"]["429"]
         assert final.returncode == 0, stderr
         assert "already done" in stderr
 
@@ -188,12 +213,22 @@ def test_sigkill_five_times_then_resume_matches_an_uninterrupted_run(tmp_path, w
     assert set(killed_calls) == set(reference_calls)
     extra = sum(max(0, killed_calls[d] - reference_calls[d]) for d in killed_calls)
     assert extra <= KILLS * CONCURRENCY * CHUNK_SIZE * BACKENDS
+    # calls answered (200) before a kill and sent again after it, by how long before the kill they were answered
+    ages: list[float] = []
+    for kill, when in enumerate(killed_at):
+        later = recorder.total(recorder.phases[kill + 1 :])
+        answered = {digest: at for digest, at in recorder.answered[kill] if at < when}
+        ages += [when - at for digest, at in answered.items() if digest in later]
+    settled = sum(age > SETTLED_S for age in ages)
+    assert settled == 0, f"{settled} calls answered more than {SETTLED_S} s before a kill were paid for again"
 
     with capsys.disabled():
         print(
             f"\n[crash and resume] {KILLS} SIGKILLs at {progress} generations; rows identical to the reference "
             f"({', '.join(f'{t} {len(reference[t])}' for t in TABLES)}); distinct calls {len(reference_calls)}; "
             f"requests {sum(reference_calls.values())} uninterrupted vs {sum(killed_calls.values())} killed "
-            f"({extra} in flight at a kill, made again); cached calls repeated {repeated_cached}; "
+            f"({extra} in flight at a kill, made again); cached calls repeated {repeated_cached}; answered with a 200 "
+            f"before a kill and sent again {len(ages)} (answered more than 0.1 / {SETTLED_S} / 1 s before the kill: "
+            f"{sum(a > 0.1 for a in ages)} / {settled} / {sum(a > 1 for a in ages)}); 429s {rate_limited}; "
             f"{reference_s:.1f} s uninterrupted, {killed_s:.1f} s with kills"
         )

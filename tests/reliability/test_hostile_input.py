@@ -173,6 +173,42 @@ def test_known_nasty_documents_fail_cleanly(tmp_path, document):
     _check_cli(tmp_path, path)
 
 
+@pytest.mark.parametrize("kind", ["device", "fifo", "folder"])
+def test_catalogs_that_are_not_regular_files_fail_cleanly(tmp_path, kind):
+    import os
+
+    if kind == "device":
+        source = "/dev/zero"
+    elif kind == "fifo":
+        source = str(tmp_path / "personas.fifo")
+        os.mkfifo(source)
+    else:
+        source = str(tmp_path)
+    config = _small_config()
+    config["grid"]["personas"] = source
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    _check_cli(tmp_path, path)
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2 and "grid.personas" in result.stderr
+
+
+def test_billion_laughs_fails_cleanly(tmp_path):
+    config = _small_config()
+    laughs = 'lol: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n'
+    for level in range(1, 9):
+        laughs += f"l{level}: &l{level} [{', '.join([f'*l{level - 1}'] * 10)}]\n"
+    text = yaml.safe_dump(config, sort_keys=False).replace(
+        "    default:", "    laughs:\n" + "".join(f"      {line}\n" for line in laughs.splitlines()) + "    default:", 1
+    )
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert path.stat().st_size < 4000
+    _check_cli(tmp_path, path)
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2 and "alias" in result.stderr
+
+
 def test_backend_option_of_the_wrong_type_fails_cleanly(tmp_path):
     config = _small_config()
     config["models"][0]["options"]["rules"][0]["match"] = None

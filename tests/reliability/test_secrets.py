@@ -159,3 +159,114 @@ def test_canary_key_echoed_in_a_response_header_stays_out_of_debug_logs(tmp_path
     monkeypatch.setenv("TRIBUNAL_CANARY_KEY", canary)
     _, ran = _run_with_canary(tmp_path, write_config, canary, EchoServer(echo_header=True))
     assert canary not in ran.stderr + ran.stdout
+
+
+# ------------------------------------------------------------------------ credentials outside api_key (item 11)
+LITERAL = "sk-proj-" + "A1b2C3d4E5f6G7h8I9j0K1l2"
+
+
+@pytest.mark.parametrize(
+    ("model", "field"),
+    [
+        ({"backend": "openai", "options": {"extra_body": {"api_key": LITERAL}}}, "options.extra_body.api_key"),
+        (
+            {"backend": "openai", "options": {"extra_body": {"Authorization": "Bearer xyz"}}},
+            "options.extra_body.Authorization",
+        ),  # fmt: skip
+        (
+            {"backend": "openai", "options": {"extra_body": {"auth": {"password": "hunter2"}}}},
+            "options.extra_body.auth.password",
+        ),  # fmt: skip
+        ({"backend": "openai", "base_url": f"http://user:{LITERAL}@127.0.0.1:9/v1"}, "base_url"),
+        ({"backend": "openai", "base_url": "http://token@127.0.0.1:9/v1"}, "base_url"),
+        (
+            {"backend": "langchain", "options": {"class": "m:C", "kwargs": {"openai_api_key": "plain"}}},
+            "options.kwargs.openai_api_key",
+        ),  # fmt: skip
+        (
+            {"backend": "langchain", "options": {"class": "m:C", "kwargs": {"client_options": [LITERAL]}}},
+            "options.kwargs.client_options[0]",
+        ),  # fmt: skip
+        ({"backend": "vllm", "options": {"hf_token": "hf_abcdefghijklmnopqrstuvwxyz"}}, "options.hf_token"),
+    ],
+    ids=[
+        "extra-body-key",
+        "authorization",
+        "nested-password",
+        "url-userinfo",
+        "url-user",
+        "lc-kwarg-name",
+        "lc-kwarg-value",
+        "vllm-token",
+    ],  # fmt: skip
+)
+def test_literal_credentials_anywhere_in_a_model_are_refused(write_config, model, field):
+    from configs.loader import ConfigError, load_experiment
+    from tests.conftest import scripted_config
+
+    config = scripted_config()
+    config["models"].append({"name": "leaky", "model": "m", **model})
+    config["grid"]["models"] = ["script"]
+    path = write_config(config)
+    with pytest.raises(ConfigError) as caught:
+        load_experiment(path)
+    error = caught.value
+    assert error.field_path == f"models[1].{field}"
+    assert "${" in error.problem and "\n" not in str(error)
+    assert LITERAL not in str(error) and "hunter2" not in str(error) and "xyz" not in str(error)
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2 and LITERAL not in result.output + result.stderr
+
+
+def test_credentials_in_rater_options_are_refused_too():
+    from pydantic import ValidationError
+
+    from configs.schema import RaterSpec
+
+    with pytest.raises(ValidationError) as caught:
+        RaterSpec(name="r", kind="somepkg:Rater", options={"token": LITERAL})
+    assert LITERAL not in str(caught.value)
+
+
+def test_env_references_are_accepted_and_resolved_only_at_run_time(monkeypatch):
+    from agents.base import create_backend
+    from configs.schema import ModelSpec
+
+    spec = ModelSpec(
+        name="m",
+        backend="openai",
+        model="x",
+        base_url="${TRIBUNAL_TEST_URL}",
+        options={"extra_body": {"api_key": "${TRIBUNAL_TEST_EXTRA_KEY}", "top_k": 5}},
+    )
+    assert spec.options["extra_body"]["api_key"] == "${TRIBUNAL_TEST_EXTRA_KEY}"
+    monkeypatch.setenv("TRIBUNAL_TEST_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("TRIBUNAL_TEST_EXTRA_KEY", LITERAL)
+    backend = create_backend(spec)
+    assert backend._extra_body["api_key"] == LITERAL  # what is sent, never what is stored
+    assert LITERAL in backend._secrets  # masked if a server echoes it
+    assert spec.model_dump()["options"]["extra_body"]["api_key"] == "${TRIBUNAL_TEST_EXTRA_KEY}"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"max_tokens_param": "max_completion_tokens"}, {"extra_body": {"top_k": 20, "stop_token_ids": [1, 2]}}],
+)
+def test_ordinary_options_that_mention_tokens_are_not_credentials(options):
+    from configs.schema import ModelSpec
+
+    assert ModelSpec(name="m", backend="openai", model="x", options=options).options == options
+
+
+def test_an_unset_variable_in_extra_body_names_its_field():
+    from agents.base import create_backend
+    from configs.loader import ConfigError
+    from configs.schema import ModelSpec
+
+    spec = ModelSpec(
+        name="m", backend="openai", model="x", options={"extra_body": {"api_key": "${TRIBUNAL_TEST_UNSET_KEY}"}}
+    )
+    with pytest.raises(ConfigError) as caught:
+        create_backend(spec, config_path="c.yaml", field_path="models[0]")
+    assert caught.value.field_path == "models[0].options.extra_body.api_key"
+    assert "TRIBUNAL_TEST_UNSET_KEY is not set" in caught.value.problem
