@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -17,16 +18,20 @@ def read_prompt_table(file: Path) -> pd.DataFrame:
         DatasetError: the file is missing, unreadable, of an unknown type, or holds a line that is not a JSON
             object.
     """
-    if not file.is_file():
+    if not file.exists():
         raise DatasetError(f"prompt file {file} not found")
     name = file.name.lower()
+    if not name.endswith((".csv", ".tsv", ".parquet", ".jsonl", ".json")):
+        raise DatasetError(f"{file}: unsupported file type (use .jsonl, .json, .csv, .tsv or .parquet)")
+    data = _bounded(file)
     try:
         if name.endswith((".csv", ".tsv")):
-            return pd.read_csv(file, sep="\t" if name.endswith(".tsv") else ",", dtype=str, keep_default_na=False)
+            sep = "\t" if name.endswith(".tsv") else ","
+            return pd.read_csv(io.BytesIO(data), sep=sep, dtype=str, keep_default_na=False)
         if name.endswith(".parquet"):
-            return pd.read_parquet(file)
+            return pd.read_parquet(io.BytesIO(data))
         if name.endswith((".jsonl", ".json")):
-            text = file.read_text(encoding="utf-8")
+            text = data.decode("utf-8")
             if text.lstrip().startswith("["):
                 records = json.loads(text)
             else:
@@ -45,6 +50,18 @@ def read_prompt_table(file: Path) -> pd.DataFrame:
             raise
         raise DatasetError(f"{file}: cannot read: {' '.join(str(exc).split())[:200]}") from None
     raise DatasetError(f"{file}: unsupported file type (use .jsonl, .json, .csv, .tsv or .parquet)")
+
+
+def _bounded(file: Path) -> bytes:
+    """The file's bytes, read only from a regular file and up to ``TRIBUNAL_MAX_INPUT_BYTES`` (configs.inputs; imported
+    here, not at the top, so that ``import graphs.datasets`` stays free of the config package)."""
+    from configs.base import ConfigError
+    from configs.inputs import read_input_bytes
+
+    try:
+        return read_input_bytes(file, kind="data")
+    except ConfigError as exc:
+        raise DatasetError(str(exc)) from None
 
 
 __all__ = ["read_prompt_table"]
