@@ -35,28 +35,7 @@ def import_cycle(root: Path, package: str) -> list[str] | None:
 
     A module imports its package's ``__init__`` too; that edge is left out, since Python runs it first anyway.
     """
-    graph = module_imports(root, package)
-    done: set[str] = set()
-
-    def visit(module: str, path: list[str]) -> list[str] | None:
-        if module in path:
-            return [*path[path.index(module) :], module]
-        if module in done:
-            return None
-        for imported in sorted(graph[module]):
-            if module.startswith(imported + "."):
-                continue  # a package's own __init__
-            cycle = visit(imported, [*path, module])
-            if cycle:
-                return cycle
-        done.add(module)
-        return None
-
-    for module in sorted(graph):
-        cycle = visit(module, [])
-        if cycle:
-            return cycle
-    return None
+    return find_cycle(module_imports(root, package))
 
 
 def private_imports(root: Path, package: str) -> list[str]:
