@@ -28,8 +28,8 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9_\-]*$"
 LANGUAGE_PATTERN = r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$"
 
 BACKEND_KINDS = ("embedded", "openai", "vllm", "langchain", "scripted")
-#: The label that stands for "no persona" in every stored row of a baseline cell (``graphs.records.BASELINE_ID``
-#: stores it); a persona may not be called that, nor be of that category.
+#: The label that stands for "no persona" in every stored row of a baseline cell (``graphs.records.BASELINE_ID`` is
+#: this constant); a persona may not be called that, nor be of that category.
 BASELINE_LABEL = "none"
 RESERVED_IDS = frozenset({BASELINE_LABEL})
 

@@ -32,6 +32,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from agents.types import CallFailure, Completion, GenerationRequest, Message, Sampling, content_key
+from configs.base import BASELINE_LABEL
 from graphs.tables import (
     CONFIG_FILENAME,
     DDL,
@@ -48,7 +49,8 @@ from raters.aggregate import Aggregate
 from raters.types import Rating, rating_key
 
 # ---------------------------------------------------------------------------------------------------- records
-BASELINE_ID = "none"
+#: A baseline cell's persona id, kind and category: the label configs reserve, so no persona can be pooled with it.
+BASELINE_ID = BASELINE_LABEL
 
 
 class Cell(BaseModel):
