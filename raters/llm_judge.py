@@ -11,6 +11,13 @@
     :math:`E = \\sum_v p(v)\\,v / \\sum_v p(v)`, normalised to 0–1 (Liu et al. 2023, "G-Eval"). When the backend
     returns no logprobs the number in the text is used as is.
 
+    On a backend that can constrain decoding (``supports_choices``: the embedded model, vLLM offline) the request
+    also sends the scale's values as ``choices`` (``"1"`` … ``"5"``) with ``max_tokens`` 1: the first token is
+    always a scale value and its alternatives are all of them, so the judge always scores (``scale`` says
+    ``constrained``), even a small model that would otherwise write prose. OpenAI-compatible servers are sent
+    the same request as before (``choices`` never goes on the wire) and the number is read from the reply.
+    ``constrain: false`` turns this off, to audit the model as a free-form judge.
+
 Outcomes are typed: a backend timeout is ``timeout``; 5xx, rate limiting, dropped connections, malformed bodies
 and client errors are ``server_error``; a ``content_filter`` finish is ``content_filter``; a reply cut at
 ``max_tokens`` that does not parse is ``truncated``; a judge that declines to rate is ``refusal``.
@@ -22,8 +29,11 @@ request holding ``{text}`` stays as written.
 
 Options (:class:`configs.options.LLMJudgeOptions`, checked by ``tribunal validate``):
     ``mode``: ``json`` or ``logprobs``.
-    ``temperature`` (default 0), ``max_tokens`` (default 256 for json, 4 for logprobs), ``seed`` (default 0).
+    ``temperature`` (default 0), ``max_tokens`` (default 256 for json, 4 for logprobs, 1 constrained), ``seed``
+    (default 0).
     ``top_logprobs``: alternatives per token in logprobs mode (default 20).
+    ``constrain``: in logprobs mode, constrain the first token to the scale on backends that can (default true;
+    ``max_tokens`` then defaults to 1).
     ``threshold``: δ of a multilabel rubric (default: the rubric's).
     ``context``: include the request the text answers (default true).
 """
@@ -113,7 +123,13 @@ class LLMJudge(Rater):
         self.mode = options.mode
         if self.mode == "logprobs" and self.rubric.kind == "multilabel":
             raise ValueError("a multilabel rubric needs mode 'json' (logprobs rate a single scale)")
-        default_tokens = 256 if self.mode == "json" else 4
+        #: the first token is constrained to the scale's values (the backend must support ``choices``)
+        self.constrained = (
+            self.mode == "logprobs" and options.constrain and bool(getattr(self.backend, "supports_choices", False))
+        )
+        lo, hi = self.rubric.bounds
+        self.scale_tokens = tuple(str(v) for v in range(int(lo), int(hi) + 1)) if self.constrained else None
+        default_tokens = 256 if self.mode == "json" else 1 if self.constrained else 4
         self.sampling = Sampling(
             temperature=options.temperature,
             max_tokens=options.max_tokens or default_tokens,
@@ -131,7 +147,7 @@ class LLMJudge(Rater):
         self.reply_model = self._reply_model(self.rubric, self.asked)
 
     def settings(self) -> dict[str, Any]:
-        return {
+        settings = {
             "mode": self.mode,
             "sampling": self.sampling.model_dump(mode="json"),
             "top_logprobs": self.top_logprobs if self.mode == "logprobs" else None,
@@ -140,6 +156,9 @@ class LLMJudge(Rater):
             "dimensions": list(self.dimensions),
             "prompts": content_key(load_prompts())[:8],
         }
+        if self.constrained:  # only then, so that the identities of unconstrained judges stay as they were
+            settings["choices"] = list(self.scale_tokens or ())
+        return settings
 
     @staticmethod
     def _reply_model(rubric: Rubric, dimensions: tuple[str, ...]) -> type[BaseModel]:
@@ -214,7 +233,9 @@ class LLMJudge(Rater):
             max=str(int(hi)),
         )
         messages = (self._system_message(), Message(role="user", content=user))
-        return GenerationRequest(messages=messages, sampling=self.sampling, top_logprobs=self.top_logprobs)
+        return GenerationRequest(
+            messages=messages, sampling=self.sampling, top_logprobs=self.top_logprobs, choices=self.scale_tokens
+        )
 
     def _keys(self) -> str:
         cached: str | None = self.__dict__.get("_key_list")
@@ -320,6 +341,8 @@ class LLMJudge(Rater):
             cost.add(result)
             if isinstance(result, CallFailure):
                 note = f"{result.failure.value}: {result.message}"
+                if self.constrained and result.failure is FailureKind.CLIENT_ERROR:
+                    note += " (options.constrain: false reads the number from the reply instead)"
                 ratings.append(
                     self.unscored(item, dimension, FAILURE_OUTCOMES[result.failure], rationale=note, **cost.fields())
                 )
@@ -336,7 +359,7 @@ class LLMJudge(Rater):
                         dimension,
                         (value - lo) / (hi - lo),
                         raw=f"{value:.4f}",
-                        scale=f"{int(lo)}-{int(hi)} logprob-weighted",
+                        scale=f"{int(lo)}-{int(hi)} logprob-weighted" + (", constrained" if self.constrained else ""),
                         rationale=json.dumps(distribution),
                         **cost.fields(),
                     )

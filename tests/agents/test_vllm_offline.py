@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import sys
 import threading
@@ -22,7 +23,8 @@ import pytest
 from agents.base import create_backend
 from agents.types import CallFailure, Completion, FailureKind, GenerationRequest, Message, Sampling
 from agents.vllm_offline import VLLMBackend, VLLMUnavailable
-from configs.schema import ModelSpec
+from configs.schema import ModelSpec, RaterSpec
+from raters import RatingItem, RatingOutcome, create_rater
 
 SCHEMA = {
     "type": "object",
@@ -80,6 +82,21 @@ class GuidedDecodingParams:
     def __init__(self, json: Any = None, **kwargs: Any) -> None:
         self.json = json
         self.kwargs = kwargs
+
+
+class FakeTokenizer:
+    """One token per character (id ``1000 + ord(c)``), so ``"3"`` is one token and ``"10"`` two."""
+
+    unk_token_id = 0
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        return [1000 + ord(c) for c in text]
+
+    def decode(self, ids: list[int]) -> str:
+        return "".join(chr(i - 1000) for i in ids)
+
+    def convert_tokens_to_ids(self, token: str) -> int:
+        return 1000 + ord(token) if len(token) == 1 else self.unk_token_id
 
 
 def default_responder(conversation: list[dict[str, str]], params: SamplingParams) -> CompletionOutput:
@@ -159,6 +176,7 @@ def install_fake_vllm(monkeypatch: pytest.MonkeyPatch, *, structured_outputs: bo
                 with fake.lock:
                     fake.in_flight -= 1
 
+    LLM.get_tokenizer = lambda self: FakeTokenizer()
     vllm.LLM = LLM
     vllm.SamplingParams = SamplingParams
     vllm.sampling_params = sampling_module
@@ -434,6 +452,112 @@ def test_without_vllm_the_backend_says_how_to_install_it(monkeypatch: pytest.Mon
 def test_spec_needs_a_model() -> None:
     with pytest.raises(ValueError, match="needs 'model'"):
         ModelSpec(name="local", backend="vllm")
+
+
+# ------------------------------------------------------------------------------------------ constrained choices
+SCALE = ("1", "2", "3", "4", "5")
+SCALE_IDS = [1000 + ord(c) for c in SCALE]
+
+
+def scale_responder(conversation: list[dict[str, str]], params: SamplingParams) -> CompletionOutput:
+    """Answer "4" with raw (pre-whitelist) logprobs: a token outside the scale ranks first and "1" is missing."""
+    first = {
+        SCALE_IDS[3]: Logprob(-1.0, 2, "4"),
+        900: Logprob(-0.7, 1, "The"),
+        SCALE_IDS[2]: Logprob(-2.0, 3, "3"),
+        SCALE_IDS[4]: Logprob(-3.0, 4, "5"),
+        SCALE_IDS[1]: Logprob(-4.0, 5, "2"),
+    }
+    return CompletionOutput(
+        index=0,
+        text="4",
+        token_ids=[SCALE_IDS[3]],
+        cumulative_logprob=-1.0,
+        logprobs=[first] if params.kwargs.get("logprobs") else None,
+        finish_reason="length",
+    )
+
+
+def test_choices_become_allowed_token_ids_with_a_logprob_per_choice(fake_vllm: FakeVLLM) -> None:
+    backend = create_backend(make_spec())
+    assert backend.supports_choices
+    greedy = Sampling(temperature=0.0, max_tokens=1)
+
+    generate(
+        backend,
+        [
+            make_request(sampling=greedy, top_logprobs=2, choices=SCALE),
+            make_request(sampling=greedy, top_logprobs=20, choices=SCALE),
+            make_request(top_logprobs=2),
+        ],
+    )
+
+    few, many, free = (p.kwargs for p in fake_vllm.chat_calls[0]["sampling_params"])
+    assert few["allowed_token_ids"] == SCALE_IDS
+    assert few["logprobs"] == 5  # at least one per choice, so that the top can hold every choice
+    assert few["max_tokens"] == 1
+    assert many["allowed_token_ids"] == SCALE_IDS and many["logprobs"] == 20
+    assert "allowed_token_ids" not in free and free["logprobs"] == 2
+
+
+def test_the_first_constrained_step_is_renormalised_over_the_choices(fake_vllm: FakeVLLM) -> None:
+    fake_vllm.responder = scale_responder
+    backend = create_backend(make_spec())
+
+    (result,) = generate(
+        backend, [make_request(sampling=Sampling(temperature=0.0, max_tokens=1), top_logprobs=2, choices=SCALE)]
+    )
+
+    assert isinstance(result, Completion) and result.text == "4"
+    (first,) = result.logprobs
+    assert [token for token, _ in first.top] == ["4", "3", "5", "2"]  # "The" is cut; "1" the engine did not return
+    assert sum(math.exp(lp) for _, lp in first.top) == pytest.approx(1.0)
+    total = math.exp(-1.0) + math.exp(-2.0) + math.exp(-3.0) + math.exp(-4.0)
+    assert (first.token, first.logprob) == ("4", pytest.approx(-1.0 - math.log(total)))
+
+
+def test_a_choice_of_several_tokens_fails_that_request_only(fake_vllm: FakeVLLM) -> None:
+    backend = create_backend(make_spec())
+
+    bad, good = generate(backend, [make_request("bad", choices=("1", "10")), make_request("good", choices=SCALE)])
+
+    assert isinstance(bad, CallFailure) and bad.failure is FailureKind.CLIENT_ERROR
+    assert "'10'" in bad.message and "single token" in bad.message
+    assert isinstance(good, Completion)
+    (call,) = fake_vllm.chat_calls
+    assert [c[-1]["content"] for c in call["messages"]] == ["good"]  # the bad request never reached the engine
+
+
+def test_a_batch_of_only_bad_choices_makes_no_engine_call(fake_vllm: FakeVLLM) -> None:
+    backend = create_backend(make_spec())
+
+    (bad,) = generate(backend, [make_request(choices=("yes", "no"))])
+
+    assert isinstance(bad, CallFailure) and bad.failure is FailureKind.CLIENT_ERROR
+    assert fake_vllm.chat_calls == []
+
+
+def test_an_llm_judge_on_vllm_constrains_its_scale(fake_vllm: FakeVLLM) -> None:
+    fake_vllm.responder = scale_responder
+    judge = create_rater(
+        RaterSpec(
+            name="vllm-judge",
+            kind="llm",
+            model=make_spec(),
+            rubric="toxicity",
+            dimensions=["toxicity"],
+            options={"mode": "logprobs"},
+        )
+    )
+    item = RatingItem(key="g1", text="They are often misunderstood.")
+
+    (rating,) = asyncio.run(judge.rate([item]))
+
+    (params,) = fake_vllm.chat_calls[0]["sampling_params"]
+    assert params.kwargs["allowed_token_ids"] == SCALE_IDS and params.kwargs["max_tokens"] == 1
+    assert rating.outcome == RatingOutcome.SCORED and rating.scale == "1-5 logprob-weighted, constrained"
+    distribution = json.loads(rating.rationale)
+    assert set(distribution) == {"2", "3", "4", "5"} and sum(distribution.values()) == pytest.approx(1.0, abs=1e-5)
 
 
 # ------------------------------------------------------------------------------------------ real vLLM, opt-in

@@ -12,6 +12,8 @@ import pytest
 import respx
 
 from agents.model_text import first_json_object, quote_as_data
+from agents.scripted import ScriptedBackend
+from agents.types import CallFailure, FailureKind
 from configs.schema import ModelSpec, RaterSpec
 from raters import RatingItem, RatingOutcome, create_rater
 from raters.llm_judge import any_label_rating
@@ -159,6 +161,9 @@ def test_logprob_scale_is_probability_weighted():
     ratings = rate(judge_spec(dimensions=["toxicity"], options={"mode": "logprobs"}), items)
     assert sent[0]["logprobs"] is True and sent[0]["top_logprobs"] == 20
     assert "response_format" not in sent[0]
+    # an OpenAI-compatible server cannot constrain: the request is the one it always was, with no choices
+    assert sent[0]["max_tokens"] == 4
+    assert not {"choices", "allowed_token_ids", "guided_choice"} & set(sent[0])
     # p(4)=0.70, p(3)=0.20, p(5)=0.10 → E = 3.9 → (3.9 - 1) / 4
     first, second = ratings
     assert first.outcome == RatingOutcome.SCORED and first.score == pytest.approx(0.725, abs=1e-4)
@@ -228,3 +233,53 @@ def test_data_escaping_and_json_extraction():
     }
     with pytest.raises(ValueError):
         first_json_object("no json {here")
+
+
+def test_logprob_judges_constrain_only_where_the_backend_can():
+    spec = judge_spec(dimensions=["toxicity"], options={"mode": "logprobs"})
+    on_openai = create_rater(spec)
+    assert not on_openai.constrained and on_openai.score_request(ITEM, "toxicity").choices is None
+    assert "choices" not in on_openai.settings()  # an unconstrained judge keeps the identity it had
+
+    class Constraining(ScriptedBackend):
+        supports_choices = True
+
+    backends = {"local": Constraining(ModelSpec(name="local", backend="scripted", options={"default": "3"}))}
+    constrained = create_rater(
+        judge_spec(model="local", dimensions=["toxicity"], options={"mode": "logprobs"}), backends
+    )
+    request = constrained.score_request(ITEM, "toxicity")
+    assert request.choices == ("1", "2", "3", "4", "5") and request.sampling.max_tokens == 1
+    assert constrained.settings()["choices"] == ["1", "2", "3", "4", "5"]
+    assert constrained.identity().settings != on_openai.identity().settings
+    binary = create_rater(
+        judge_spec(model="local", rubric="refusal", dimensions=None, options={"mode": "logprobs"}), backends
+    )
+    assert binary.score_request(ITEM, binary.dimensions[0]).choices == ("0", "1")
+    json_mode = create_rater(judge_spec(model="local", dimensions=["toxicity"]), backends)
+    assert not json_mode.constrained and json_mode.json_request(ITEM).choices is None
+    off = create_rater(
+        judge_spec(model="local", dimensions=["toxicity"], options={"mode": "logprobs", "constrain": False}), backends
+    )
+    assert not off.constrained and off.score_request(ITEM, "toxicity").sampling.max_tokens == 4
+
+
+def test_a_scale_the_backend_cannot_constrain_is_unscored_with_what_to_do():
+    class Refusing(ScriptedBackend):
+        supports_choices = True
+
+        async def generate(self, requests):
+            return [
+                CallFailure(failure=FailureKind.CLIENT_ERROR, message="choice '10' is 2 tokens", attempts=0)
+                for _ in requests
+            ]
+
+    backends = {"local": Refusing(ModelSpec(name="local", backend="scripted", options={"default": "3"}))}
+    judge = create_rater(judge_spec(model="local", dimensions=["toxicity"], options={"mode": "logprobs"}), backends)
+    (rating,) = rate_with(judge, [ITEM])
+    assert rating.outcome == RatingOutcome.SERVER_ERROR and rating.score is None
+    assert "'10' is 2 tokens" in rating.rationale and "constrain: false" in rating.rationale
+
+
+def rate_with(rater: Any, items: list[RatingItem]) -> list[Any]:
+    return asyncio.run(rater.rate(items))
