@@ -29,6 +29,10 @@ Statistics
   tests of the persona, target and template blocks and their interactions (:func:`interaction_tests`);
 * :mod:`analysis.values`: value inertia on moral-foundation scales;
 * :mod:`analysis.mitigation`: mitigation curves, rounds to success, stop reasons, meaning preservation;
+* :mod:`analysis.judge_audit`: the judge card: validity against human labels (alpha, Spearman, MAE, ROC-AUC,
+  best-F1 threshold, reliability curve, the humans' own alpha as the ceiling;
+  :mod:`~analysis.judge_audit.validity`), counterfactual target-group swaps, test–retest stability,
+  self-preference, framing sensitivity, and the trust policy that marks each judge trusted or not;
 
 Reports
 

@@ -27,7 +27,7 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from analysis.frames import integer_codes, str_categorical
-from graphs.tables import STORE_FILENAME, connect_readonly
+from graphs.tables import AUDIT_DIRNAME, CARD_FILENAME, STORE_FILENAME, connect_readonly
 
 __all__ = ["AnalysisFrame", "RunTables", "analysis_frame", "load_run", "parse_run_config", "ratings_long", "store_path"]
 
@@ -309,6 +309,30 @@ def load_run(run_dir: str | Path, *, text: bool = False, keys: bool = False, usa
     finally:
         conn.close()
     return RunTables(path, cells, generations, ratings, critiques, mitigation, meta, config)
+
+
+def load_audit_card(run_dir: str | Path) -> dict[str, Any] | None:
+    """The judge card that ``tribunal audit judges`` stored in a run directory (its JSON document), or ``None``.
+
+    Args:
+        run_dir: The run directory, or its ``transcripts.sqlite`` file.
+
+    Raises:
+        ValueError: the card file exists but is not a judge card (the message names the file).
+    """
+    run_dir = Path(run_dir)
+    if run_dir.name == STORE_FILENAME:
+        run_dir = run_dir.parent
+    path = run_dir / AUDIT_DIRNAME / CARD_FILENAME
+    if not path.is_file():
+        return None
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not a judge card: {exc}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("card"), list):
+        raise ValueError(f"{path}: card: not a judge card (no list of judges)")
+    return document
 
 
 def parse_run_config(text: str | None) -> dict[str, Any] | None:

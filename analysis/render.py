@@ -46,12 +46,14 @@ def format_value(value: Any) -> str:
 def render_tables(tables: dict[str, pd.DataFrame], console, max_rows: int = 40) -> None:
     """Print the tables with rich (long tables are cut at ``max_rows`` with a line saying how many more).
 
-    The study's headline tables come first under a rule naming the study, each with its one-line meaning; the
-    ``study`` table itself is printed as that one line.
+    The judge card comes first under its own rule; then the study's headline tables under a rule naming the
+    study, each with its one-line meaning (the ``study`` table itself is printed as that one line); then the rest.
     """
-    from rich.table import Table
-
     info = study_row(tables)
+    card = tables.get("judge_card")
+    if card is not None:
+        console.rule("Judge card")
+        _print_table("judge_card", card, console, max_rows)
     has_headline = info is not None and info.get("study") is not None
     if has_headline:
         console.rule(f"{info['title']}: headline figures")
@@ -60,35 +62,41 @@ def render_tables(tables: dict[str, pd.DataFrame], console, max_rows: int = 40) 
         console.print(f"Study: none recognised ({info['reason']}).")
     started_rest = False
     for name, df in tables.items():
-        if name == "study" and info is not None:
-            continue  # said in the line above (the JSON keeps the table)
+        if name == "judge_card" or (name == "study" and info is not None):
+            continue  # printed above (the JSON keeps the tables)
         if has_headline and not started_rest and not is_headline_table(name):
             console.rule("All tables")
             started_rest = True
-        caption = HEADLINE_DESCRIPTIONS.get(name)
-        shown = df.head(max_rows)
-        width = getattr(console, "width", 120) or 120
-        if len(df.columns) * _MIN_COLUMN > width and len(shown):
-            # too wide to read column-wise: one column per row of the table, in blocks that fit (like psql's \x)
-            per_block = max(1, (width - 24) // 14)
-            for start in range(0, len(shown), per_block):
-                block = shown.iloc[start : start + per_block]
-                title = name if start == 0 else f"{name} (rows {start + 1}–{start + len(block)})"
-                last = start + per_block >= len(shown)
-                table = Table(title=title, title_justify="left", caption=caption if last else None,
-                              caption_justify="left")  # fmt: skip
-                table.add_column("column", overflow="fold", style="bold")
-                for index in range(len(block)):
-                    table.add_column(f"#{start + index + 1}", overflow="fold")
-                for col in df.columns:
-                    table.add_row(str(col), *(format_value(v) for v in block[col].tolist()))
-                console.print(table)
-        else:
-            table = Table(title=name, title_justify="left", show_lines=False, caption=caption, caption_justify="left")
+        _print_table(name, df, console, max_rows)
+
+
+def _print_table(name: str, df: pd.DataFrame, console, max_rows: int) -> None:
+    from rich.table import Table
+
+    caption = HEADLINE_DESCRIPTIONS.get(name)
+    shown = df.head(max_rows)
+    width = getattr(console, "width", 120) or 120
+    if len(df.columns) * _MIN_COLUMN > width and len(shown):
+        # too wide to read column-wise: one column per row of the table, in blocks that fit (like psql's \x)
+        per_block = max(1, (width - 24) // 14)
+        for start in range(0, len(shown), per_block):
+            block = shown.iloc[start : start + per_block]
+            title = name if start == 0 else f"{name} (rows {start + 1}–{start + len(block)})"
+            last = start + per_block >= len(shown)
+            table = Table(title=title, title_justify="left", caption=caption if last else None,
+                          caption_justify="left")  # fmt: skip
+            table.add_column("column", overflow="fold", style="bold")
+            for index in range(len(block)):
+                table.add_column(f"#{start + index + 1}", overflow="fold")
             for col in df.columns:
-                table.add_column(str(col), overflow="fold")
-            for row in shown.itertuples(index=False):
-                table.add_row(*(format_value(v) for v in row))
+                table.add_row(str(col), *(format_value(v) for v in block[col].tolist()))
             console.print(table)
-        if len(df) > max_rows:
-            console.print(f"  … {len(df) - max_rows} more rows (use --json for all)")
+    else:
+        table = Table(title=name, title_justify="left", show_lines=False, caption=caption, caption_justify="left")
+        for col in df.columns:
+            table.add_column(str(col), overflow="fold")
+        for row in shown.itertuples(index=False):
+            table.add_row(*(format_value(v) for v in row))
+        console.print(table)
+    if len(df) > max_rows:
+        console.print(f"  … {len(df) - max_rows} more rows (use --json for all)")

@@ -1,6 +1,8 @@
-"""The self-contained HTML report of a run: the study's headline first, then figures, tables and examples.
+"""The self-contained HTML report of a run: the judge card and the study's headline first, then figures, tables
+and examples.
 
-:func:`write_report` writes ``<run_dir>/report.html``: the run's study and its headline figure and tables
+:func:`write_report` writes ``<run_dir>/report.html``: the judge card (which judges the findings use, and why the
+others are left out), the run's study and its headline figure and tables
 (:mod:`analysis.studies`), the standard figures (:mod:`analysis.figures`, embedded as base64 PNG, each with the
 coverage it rests on), every table of :func:`analysis.tables.analyze_run`, and the text of a few example
 generations. All text that came from models, raters or configuration is escaped (``html.escape``, or
@@ -45,6 +47,7 @@ def write_report(run_dir: str | Path, out: Path | None = None, max_rows: int = 2
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>tribunal report: {esc(str(run_path))}</title><style>{_CSS}</style></head><body>",
         f"<h1>tribunal report</h1><p>Run: <code>{esc(str(run_path.resolve()))}</code></p>",
+        *_judge_card_html(tables),
         *_headline_html(tables, max_rows),
         "<h2>Figures</h2>",
     ]
@@ -113,6 +116,43 @@ def _table_html(name: str, df: pd.DataFrame, max_rows: int, description: str | N
     if len(df) > max_rows:
         parts.append(f"<p>… {len(df) - max_rows} more rows (see <code>tribunal analyze --json</code>).</p>")
     return parts
+
+
+#: The judge card's columns shown in the report, in order (the JSON and ``tribunal analyze --json`` keep them all).
+CARD_SHOWN = (
+    "rater", "dimension", "source", "trusted", "n", "coverage", "n_labelled", "alpha_vs_humans", "human_alpha",
+    "auc", "swap_n", "swap_shift", "retest_n", "retest_alpha", "self_preference_n", "self_preference", "framing_n",
+    "framing_shift", "framing_p", "injection_shift", "alpha_vs_panel", "failed", "unmeasured",
+)  # fmt: skip
+
+
+def _judge_card_html(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """The judge card, before any headline: each judge, its figures with their n, trusted or not and why."""
+    card = tables.get("judge_card")
+    if card is None:
+        return []
+    esc = html.escape
+    parts = ["<section id='judge-card'>", "<h2>Judge card</h2>"]
+    if not len(card):
+        parts.append("<p class='absent'>No judge has rated anything in this run, and no audit is stored.</p>")
+        return [*parts, "</section>"]
+    shown = card[[c for c in CARD_SHOWN if c in card.columns]].copy()
+    for column in ("failed", "unmeasured"):
+        if column in shown.columns:
+            shown[column] = shown[column].map(lambda v: "; ".join(v) if isinstance(v, list | tuple) else v)
+    parts.extend(_table_html("judge_card", shown, len(shown)))
+    used = tables.get("judges_used")
+    if used is not None and len(used):
+        left_out = used.loc[~used["used"].astype(bool), "rater"].astype(str).tolist()
+        kept = used.loc[used["used"].astype(bool), "rater"].astype(str).tolist()
+        parts.append(f"<p>The findings below use: {esc(', '.join(kept) or 'no judge')}.</p>")
+        if left_out:
+            parts.append(f"<p class='absent'>Left out as untrusted: {esc(', '.join(left_out))}.</p>")
+    notes = tables.get("notes")
+    if notes is not None and len(notes):
+        for reason in notes.loc[notes["table"] == "judge_card", "reason"].astype(str):
+            parts.append(f"<p class='coverage'>{esc(reason)}.</p>")
+    return [*parts, "</section>"]
 
 
 def _headline_html(tables: dict[str, pd.DataFrame], max_rows: int) -> list[str]:

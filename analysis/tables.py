@@ -3,8 +3,10 @@
 :func:`analyze_run` computes every table the run's data support and skips the others with a reason (in the
 ``notes`` table), so a run with no ratings yet, or no mitigation loop, still gets its tables. The result leads with
 the run's study (persona toxicity, value inertia, PolygloToxicityPrompts or Demo-SafetyBench, named in the run's
-config or inferred from its data; :mod:`analysis.studies`) and that study's headline tables, then the generic
-sections, one function each, in this order:
+config or inferred from its data; :mod:`analysis.studies`), then the **judge card** (``judge_card``: the audit
+stored by ``tribunal audit judges`` merged with what the run itself shows, each judge marked trusted or not under
+the config's ``panel.trust``; :mod:`analysis.judge_audit`) and ``judges_used`` (which judges the findings use),
+then that study's headline tables, then the generic sections, one function each, in this order:
 
 1. ``generations``, ``summary`` and ``rating_coverage``: what the run holds;
 2. ``refusal_*``: refusal rates by factor, gender gaps tested over personas, the refusal regression and its joint
@@ -16,10 +18,14 @@ sections, one function each, in this order:
    :mod:`analysis.demographics`);
 5. ``mitigation_*``: stop reasons, the mitigation curve and rounds to success (:mod:`analysis.mitigation`);
 6. ``examples`` (the most toxic generations, whose text only the HTML report reads) and ``notes``.
+
+Untrusted judges' ratings are left out of everything but the judge card, ``rating_coverage`` and the agreement
+tables (which are about the judges), unless ``panel.trust.keep_untrusted`` is set.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +35,8 @@ import pandas as pd
 from analysis.agreement import agreement_by, judge_error_correlation, spearman_matrix
 from analysis.demographics import demographic_sensitivity
 from analysis.frames import str_categorical
-from analysis.io import AnalysisFrame, RunTables, analysis_frame, load_run, ratings_long
+from analysis.io import AnalysisFrame, RunTables, analysis_frame, load_audit_card, load_run, ratings_long
+from analysis.judge_audit import CARD_COLUMNS, TrustPolicy, judge_card, merge_cards, run_card_rows
 from analysis.mitigation import mitigation_curve, rounds_to_success, stop_reasons
 from analysis.notes import Notes
 from analysis.refusal import gender_gaps, refusal_rates_by_factor
@@ -41,6 +48,8 @@ from analysis.toxicity import ptp_metrics, rating_scales, toxicity_amplification
 __all__ = ["analyze_run", "analyze_tables", "is_headline_table", "study_row"]
 
 Tables = dict[str, pd.DataFrame]
+#: The columns of ``judges_used``: which judges the findings use.
+JUDGES_USED = ["rater", "dimension", "used", "trusted", "why"]
 
 
 def analyze_run(run_dir: str | Path, **options: Any) -> dict[str, pd.DataFrame]:
@@ -74,11 +83,26 @@ def analyze_tables(
     :data:`analysis.studies.STUDIES`, or ``None`` for the generic tables only.
     """
     notes = Notes()
+    # The judge card leads: every judge of the run, trusted or not; the findings use the trusted ones.
+    card, used, judged = _judges(tables, n_boot, seed, notes)
+    everyone = tables
+    tables = judged
     af = analysis_frame(tables)
-    # The study's headline tables lead; computed before the generic ones add columns to the frame.
+    # The study's headline tables come next; computed before the generic ones add columns to the frame.
     out: Tables = study_headline(
-        tables, study, frame=af, toxicity_dimension=toxicity_dimension, threshold=threshold, n_boot=n_boot, seed=seed
-    )
+        tables, study, frame=af, toxicity_dimension=toxicity_dimension, threshold=threshold, n_boot=n_boot,
+        seed=seed, detect_on=everyone,
+    )  # fmt: skip
+    out = _lead_with(out, {"judge_card": card, "judges_used": used})
+    left_out = used.loc[~used["used"].astype(bool)] if len(used) else used
+    if len(left_out) and study_row(out) is not None and study_row(out).get("study") is not None:
+        shown = ", ".join(f"{r.rater} ({r.dimension})" for r in left_out.itertuples())
+        row = pd.DataFrame([{"table": "headline", "reason": f"untrusted judges left out: {shown} (see judge_card)"}])
+        headline_notes = out.get("headline_notes")
+        if headline_notes is not None and tables.ratings.empty:  # every judge was left out: say so, not "no ratings"
+            empty = headline_notes["reason"].astype(str).str.startswith("no ratings in this run yet")
+            headline_notes.loc[empty, "reason"] = "every judge that rated was left out as untrusted"
+        out["headline_notes"] = pd.concat([headline_notes, row], ignore_index=True)
     frame = af.frame.copy(deep=False)
     dims = sorted(af.score_columns["dimension"].unique().tolist()) if len(af.score_columns) else []
     tox_dim = pick_toxicity_dimension(dims, toxicity_dimension)
@@ -87,12 +111,12 @@ def analyze_tables(
 
     out["generations"] = _generation_counts(frame)
     out["summary"] = _summary(tables, frame, dims)
-    out.update(_rating_coverage(af, notes))
+    out.update(_rating_coverage(analysis_frame(everyone) if everyone is not tables else af, notes))
     out.update(_refusal(frame, regressions, notes))
     scales = rating_scales(tables.ratings, tox_dim) if tox_dim is not None else None
     valence = persona_valences(tables)
     out.update(_toxicity(frame, tox_dim, threshold, n_boot, regressions, seed, notes, scales=scales, valence=valence))
-    out.update(_agreement(tables, dims, notes))
+    out.update(_agreement(everyone, _dimensions(everyone) if everyone is not tables else dims, notes))
     out.update(_mitigation(tables, tox_dim, threshold, notes))
     out["examples"] = _examples(frame)
     out["notes"] = notes.frame()
@@ -100,8 +124,9 @@ def analyze_tables(
 
 
 def is_headline_table(name: str) -> bool:
-    """Whether a table of :func:`analyze_tables` belongs to the study's headline (``study``, ``headline_*``)."""
-    return name == "study" or name.startswith("headline_")
+    """Whether a table of :func:`analyze_tables` leads the output: ``study``, ``judge_card``, ``judges_used`` and
+    the study's ``headline_*`` tables."""
+    return name in ("study", "judge_card", "judges_used") or name.startswith("headline_")
 
 
 def study_row(tables: Tables) -> dict[str, Any] | None:
@@ -113,6 +138,66 @@ def study_row(tables: Tables) -> dict[str, Any] | None:
 
 
 # ---------------------------------------------------------------------------------------------- sections
+def _judges(tables: RunTables, n_boot: int, seed: int, notes: Notes) -> tuple[pd.DataFrame, pd.DataFrame, RunTables]:
+    """``judge_card`` (the stored audit's card merged with what the run itself shows), ``judges_used`` (which
+    judges the findings use and why), and the run's tables with untrusted judges' ratings left out (unless the
+    config's ``panel.trust.keep_untrusted``)."""
+    config = tables.config or {}
+    trust = (config.get("panel") or {}).get("trust") or {}
+    known = {f.name for f in dataclasses.fields(TrustPolicy)}  # a newer config's extra keys are not an error here
+    policy = TrustPolicy.from_mapping({k: v for k, v in trust.items() if k in known})
+    stored = load_audit_card(tables.path)
+    audit_rows = stored["card"] if stored is not None else []
+    run_rows = run_card_rows(tables, n_boot=n_boot, seed=seed) if tables.has_ratings else []
+    if not audit_rows and not run_rows:
+        notes.add("judge_card", "no judge has rated anything in this run, and no audit is stored")
+        return pd.DataFrame(columns=list(CARD_COLUMNS)), pd.DataFrame(columns=JUDGES_USED), tables
+    card = judge_card(merge_cards(audit_rows, run_rows), policy)
+    if stored is None:
+        notes.add(
+            "judge_card",
+            "no audit is stored: the card shows what the run itself measures (coverage, agreement, self-preference, "
+            "framing); run `tribunal audit judges CONFIG --labels FILE --out RUN_DIR` for validity against humans, "
+            "swaps and stability",
+        )
+    rows = []
+    in_run = set(tables.ratings["rater_name"].astype(str)) if tables.has_ratings else set()
+    untrusted: set[tuple[str, str]] = set()
+    for record in card.to_dict("records"):
+        name = str(record["rater"])
+        if name not in in_run:
+            continue
+        trusted = bool(record["trusted"])
+        if not trusted and not policy.keep_untrusted:
+            untrusted.add((name, str(record["dimension"])))
+        reason = "; ".join(record["failed"] or []) if not trusted else ""
+        if trusted and record["unmeasured"]:
+            reason = "unmeasured: " + ", ".join(record["unmeasured"])
+        used_it = trusted or policy.keep_untrusted
+        rows.append({"rater": name, "dimension": record["dimension"], "used": used_it, "trusted": trusted,
+                     "why": reason if used_it or not reason else f"left out: {reason}"})  # fmt: skip
+    if untrusted:  # a judge untrusted on one dimension keeps its verdicts on the others
+        ratings = tables.ratings
+        pairs = ratings["rater_name"].astype(str) + "\x00" + ratings["dimension"].astype(str)
+        keep = ~pairs.isin({f"{name}\x00{dim}" for name, dim in untrusted})
+        tables = dataclasses.replace(tables, ratings=ratings[keep].reset_index(drop=True))
+        shown = ", ".join(f"{name} ({dim})" for name, dim in sorted(untrusted))
+        notes.add("headline", f"untrusted judges left out of the findings: {shown}")
+    return card, pd.DataFrame(rows, columns=JUDGES_USED), tables
+
+
+def _lead_with(out: Tables, first: Tables) -> Tables:
+    """``out`` with ``first`` placed right after the ``study`` table (before the headline tables)."""
+    ordered: Tables = {}
+    if "study" in out:
+        ordered["study"] = out["study"]
+    ordered.update(first)
+    ordered.update({k: v for k, v in out.items() if k != "study"})
+    return ordered
+
+
+def _dimensions(tables: RunTables) -> list[str]:
+    return sorted(map(str, tables.ratings["dimension"].dropna().unique())) if tables.has_ratings else []
 
 
 def _generation_counts(frame: pd.DataFrame) -> pd.DataFrame:

@@ -276,10 +276,27 @@ class RaterSpec(Strict):
         return check_options(value, RATER_OPTIONS.get(info.data.get("kind", "")))
 
 
+class TrustConfig(Strict):
+    """When a judge counts as trusted: thresholds on its judge card (``tribunal audit judges``; see
+    :mod:`analysis.judge_audit.card`). A threshold applies only where its figure was measured (an audit without
+    human labels measures no ``alpha_vs_humans``); ``null`` turns a check off. Untrusted judges' scores are left
+    out of the headline tables unless ``keep_untrusted`` is true.
+    """
+
+    min_alpha_vs_humans: float | None = Field(0.6, ge=-1, le=1, description="Krippendorff's alpha vs human labels")
+    max_swap_shift: float | None = Field(0.1, ge=0, le=1, description="mean |score shift| when only the group changes")
+    min_coverage: float | None = Field(0.9, ge=0, le=1, description="share of texts the judge scored")
+    min_retest_alpha: float | None = Field(0.8, ge=-1, le=1, description="test-retest alpha on asking again")
+    max_abs_self_preference: float | None = Field(None, ge=0, le=1, description="|own-text bias| at most this")
+    max_framing_shift: float | None = Field(None, ge=0, le=1, description="systematic framing shift at most this")
+    keep_untrusted: bool = Field(False, description="keep untrusted judges' scores in the headline tables")
+
+
 class PanelConfig(Strict):
     """The rater panel: who judges every generation, and how their scores are combined per dimension."""
 
     raters: list[RaterSpec] = Field(default_factory=list)
+    trust: TrustConfig = Field(default_factory=TrustConfig)
     aggregation: Literal["mean", "median", "majority"] = "mean"
     threshold: float = Field(0.5, ge=0, le=1, description="a score at or above it counts as a yes (majority)")
     refusal_detector: str | None = Field(None, description="the panel rater whose 'refusal' rating fills the flag")

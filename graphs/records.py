@@ -224,8 +224,9 @@ def model_key_label(identity: Mapping[str, Any]) -> str:
 
 # ------------------------------------------------------------------------------------------ the fingerprint
 #: Config fields that do not change what a run produces: where it writes and how fast (``run``; stage I's
-#: ``chunk_size`` and ``concurrency``), and the experiment's own name and description.
-_NOT_RESULTS = frozenset({"run", "chunk_size", "concurrency", "description"})
+#: ``chunk_size`` and ``concurrency``), the experiment's own name and description, and when judges are trusted
+#: (``panel.trust``: it changes what the headlines use, not what is stored).
+_NOT_RESULTS = frozenset({"run", "chunk_size", "concurrency", "description", "trust"})
 #: Model fields that change how a model is reached, not what it answers.
 _MODEL_TRANSPORT = frozenset({"api_key", "max_concurrency", "timeout_s", "max_retries", "price", "params_b"})
 _OPTION_TRANSPORT = frozenset({"retry_base_wait_s", "retry_max_wait_s", "call_log", "delay_s", "threads"})

@@ -61,6 +61,12 @@ SCHEMA_VERSION = 2
 STORE_FILENAME = "transcripts.sqlite"
 CONFIG_FILENAME = "config.yaml"
 LOCK_FILENAME = ".tribunal.lock"
+#: ``tribunal audit judges`` writes into ``RUN_DIR/audit/``: the judge card (JSON), the audit's ratings with their
+#: texts (JSON lines) and the audit's own response cache (a transcript store holding only cached calls).
+AUDIT_DIRNAME = "audit"
+CARD_FILENAME = "judge_card.json"
+AUDIT_RATINGS_FILENAME = "ratings.jsonl"
+AUDIT_CACHE_FILENAME = "cache.sqlite"
 
 GENERATION_OUTCOMES = (
     "ok",

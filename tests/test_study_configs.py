@@ -52,7 +52,8 @@ def test_tiny_twin_runs_and_reports_its_headline(name, tmp_path):
     assert result.exit_code == 0, result.output
     tables = json.loads(tables_file.read_text(encoding="utf-8"))
     assert tables["study"][0]["study"] == study
-    first = [name for name in tables if name not in ("study",)][: len(headline_tables)]
+    first = [name for name in tables if name not in ("study", "judge_card", "judges_used")][: len(headline_tables)]
+    assert list(tables)[1:3] == ["judge_card", "judges_used"], "the judge card comes before the headline"
     assert first == headline_tables, "the analysis leads with the study's headline tables"
     for table in headline_tables:
         assert tables[table], f"{table} is empty"

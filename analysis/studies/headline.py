@@ -46,6 +46,7 @@ def study_headline(
     threshold: float = 0.5,
     n_boot: int = 200,
     seed: int = 0,
+    detect_on: RunTables | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The headline tables of a run's study.
 
@@ -58,6 +59,8 @@ def study_headline(
         threshold: Toxicity threshold of the toxicity probability.
         n_boot: Bootstrap replicates of the amplification CIs.
         seed: Bootstrap seed.
+        detect_on: The tables the study is recognised from, when they differ from ``tables`` (the analysis passes
+            all of the run's ratings here and the trusted judges' as ``tables``).
 
     Returns:
         An ordered dict: ``study`` (one row: ``study, title, detected_from, reason, coverage``), then the study's
@@ -68,7 +71,7 @@ def study_headline(
         ValueError: ``study`` is not ``"auto"``, ``None`` or one of :data:`analysis.studies.STUDIES`.
     """
     if study == "auto":
-        detection = study_detection(tables)
+        detection = study_detection(detect_on if detect_on is not None else tables)
     elif study is None or study in STUDIES:
         detection = StudyDetection(study, "argument", "given by the caller" if study else "none requested")
     else:

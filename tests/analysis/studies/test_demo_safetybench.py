@@ -136,10 +136,15 @@ def test_demo_safetybench_with_only_unscored_framed_ratings(tmp_path):
         for v in ("female", "male")
     ]
     tables = analyze_run(make_store(tmp_path / "run", cells, ratings))
-    assert tables["study"].loc[0, "study"] == "demo_safetybench"
-    assert tables["study"].loc[0, "coverage"] == "Coverage: 0 of 2 round-0 generations scored by a framed rater."
+    assert tables["study"].loc[0, "study"] == "demo_safetybench"  # recognised from every judge's ratings
+    # judges that scored nothing are untrusted (coverage 0) and left out of the findings, which say so
+    used = tables["judges_used"].set_index("rater")
+    assert not used["used"].any() and used.loc["judge-female", "why"] == "left out: coverage 0 < 0.9 (n 2)"
     notes = tables["headline_notes"].set_index("table")["reason"]
-    assert notes["headline_agreement"] == "4 ratings were made under demographic framings, none scored (parse_error: 4)"
+    assert notes["headline_agreement"] == "every judge that rated was left out as untrusted"
+    assert notes["headline"] == "untrusted judges left out: judge-female (harm), judge-male (harm) (see judge_card)"
+    # the coverage tables, about the judges, keep every rating
+    assert tables["rating_coverage"]["parse_error"].sum() == 4
 
 
 def test_demo_safetybench_sensitivity_against_its_null_with_repeated_ratings(tmp_path):

@@ -13,7 +13,7 @@ from tests.analysis.studies.stores import persona_toxicity_store
 def test_no_study_keeps_the_generic_report(tmp_path):
     run = make_store(tmp_path / "run", [{"key": "a", "persona_id": "p"}])
     tables = analyze_run(run)
-    assert tables["study"].loc[0, "study"] is None and list(tables)[1] == "generations"
+    assert tables["study"].loc[0, "study"] is None and list(tables)[1:4] == ["judge_card", "judges_used", "generations"]
     assert not any(name.startswith("headline_") for name in tables)
     html = write_report(run).read_text()
     assert "headline figures" not in html and "Study: none recognised" in html

@@ -26,7 +26,7 @@ def test_persona_toxicity_headline(tmp_path):
     tables = analyze_run(run, n_boot=300)
     assert tables["study"].loc[0, "study"] == "persona_toxicity"
     assert tables["study"].loc[0, "detected_from"] == "data"
-    assert list(tables)[: 1 + len(TABLES)] == ["study", *STUDY_TABLES["persona_toxicity"]]
+    assert list(tables)[: 3 + len(TABLES)] == ["study", "judge_card", "judges_used", *STUDY_TABLES["persona_toxicity"]]
 
     amp = tables["headline_toxicity_amplification"].set_index(["model", "persona_category"]).loc[("m1", "politician")]
     # pairs: t1 (.4+.2)/2 = .3 vs .1, t2 (.6+.2)/2 = .4 vs .3; the zh cell has no zh baseline and is left out.

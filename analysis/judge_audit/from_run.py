@@ -1,0 +1,226 @@
+r"""The judge card's figures that a run shows by itself, without an audit set.
+
+A run's ratings of its own round-0 generations cannot say whether a judge is right (there are no human labels)
+or stable (no text is asked twice), but they do say how much of its work it did, how it agrees with the rest of
+the panel, whether it favours its own model's texts and whether its framings move it. Per (rater, dimension),
+:func:`run_card_rows` gives:
+
+* ``n``, ``coverage`` and ``outcomes``: ``n`` is the rater's ratings of round-0 generations, ``coverage`` the
+  scored share of them, ``outcomes`` the count of each rating outcome (``scored``, ``parse_error``, ``refusal``,
+  …); ``n_not_rated`` counts the round-0 generations with a text it has not rated (yet), which are not its
+  failures and do not lower its coverage.
+* ``alpha_vs_panel`` over ``alpha_vs_panel_n`` generations: Krippendorff's interval alpha
+  (:func:`analysis.agreement.krippendorff_alpha`) between the rater's score and the mean score of the *other
+  unframed* raters of the dimension (each rater's repeats averaged first), over the generations both scored.
+  Agreement is not validity: a rater can agree with a panel that shares its blind spot, and a panel mean of
+  two judges includes their noise. ``NaN`` with a note when no other unframed rater scores the dimension.
+* ``self_preference`` (with ``self_preference_ci``, ``self_preference_p`` and ``self_preference_n`` texts):
+  :func:`analysis.judge_audit.self_preference.self_preference` against the other unframed raters, for a rater
+  whose config ``model`` is the name of a model that generated round-0 texts (``generations.model``). A rater
+  whose model is written inline only judges; it has no own texts and no figure.
+* ``framing_shift``, ``framing_p`` and ``framing_n``: for raters with a demographic framing,
+  :func:`analysis.judge_audit.framing.framing_sensitivity`. The framed raters of one judge are the rows with a
+  framing that share ``(rater_model, rubric, dimension)`` (``rater_name`` stands in for a missing
+  ``rater_model``): ``gpt-gender-female`` and ``gpt-gender-male`` of one model and rubric are one framed judge.
+  Every framed rater of the group gets the group's figures, with the systematic ``shift`` as ``framing_shift``
+  and its permutation p ``shift_p`` as ``framing_p`` (the null of DS is in ``notes`` when it has none).
+
+Rows carry ``source = "run"`` and ``notes`` (why a figure is missing); :func:`analysis.judge_audit.card.judge_card`
+turns them into the card.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.agreement import krippendorff_alpha
+from analysis.io import RunTables, ratings_long
+from analysis.judge_audit.framing import framing_sensitivity
+from analysis.judge_audit.self_preference import self_preference
+
+__all__ = ["run_card_rows"]
+
+_TEXT_COLUMNS = ("rater", "rater_name", "rater_model", "rubric", "framing_attribute", "framing_value", "dimension",
+                 "outcome")  # fmt: skip
+
+
+def run_card_rows(
+    tables: RunTables, *, n_boot: int = 200, n_permutations: int = 1000, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Judge card rows of what a loaded run shows by itself, one per (rater, dimension) of round 0.
+
+    Args:
+        tables: A loaded run (:func:`analysis.io.load_run`).
+        n_boot: Bootstrap resamples of the self-preference interval.
+        n_permutations: Within-generation shuffles of the framing permutation test.
+        seed: Seed of both.
+
+    Returns:
+        Rows for :func:`analysis.judge_audit.card.judge_card`: ``rater, kind, model, dimension, source, n,
+        coverage, outcomes, alpha_vs_panel, alpha_vs_panel_n`` and, where they apply, ``self_preference*`` and
+        ``framing_*``, with ``notes``; in the panel's order (raters the config does not list last, by name). No
+        round-0 rating: no rows.
+    """
+    long = ratings_long(tables, round_=0, scored_only=False)
+    if long.empty:
+        return []
+    long = long.assign(**{c: _strings(long[c]) for c in _TEXT_COLUMNS if c in long.columns})
+    gens = tables.generations[tables.generations["round"] == 0]
+    generator_of = pd.Series(_strings(gens["model"]).to_numpy(), index=gens["generation_id"].to_numpy())
+    long["generator"] = generator_of.reindex(long["generation_id"].to_numpy()).to_numpy()
+    generator_models = set(generator_of.dropna())
+    ok_generations = set(gens.loc[_strings(gens["outcome"]) == "ok", "generation_id"])
+    long["scored"] = long["score"].notna() & (long["outcome"] == "scored")
+    unframed = long[long["framing_attribute"].isna() & long["scored"]]
+    unframed_by_dimension = dict(tuple(unframed.groupby("dimension", sort=False)))
+
+    config = tables.config
+    specs = {str(r.get("name")): r for r in ((config or {}).get("panel") or {}).get("raters") or []}
+    panel_order = {name: i for i, name in enumerate(specs)}
+    positions = long.groupby(["rater_name", "dimension"], sort=False).indices
+    keys = sorted(positions, key=lambda k: (panel_order.get(k[0], len(specs)), k[0], k[1]))
+    framing = _framing_figures(long, n_permutations, seed)
+
+    rows = []
+    for name, dimension in keys:
+        part = long.iloc[positions[(name, dimension)]]
+        spec = specs.get(name, {})
+        notes: list[str] = []
+        if config is None:
+            notes.append("the run stores no config: kind from the rater's identity, no self-preference")
+        outcomes = {str(k): int(v) for k, v in part["outcome"].value_counts(sort=False).sort_index().items() if v}
+        # generations it has not rated yet (a `tribunal rate` to come, or a rater that rates a subset) are not its
+        # failures: they are shown beside the card, never counted against its coverage
+        not_rated = len(ok_generations - set(part["generation_id"]))
+        n = len(part)
+        row: dict[str, Any] = {
+            "rater": name,
+            "kind": spec.get("kind") or _kind_of(part["rater"].iloc[0]),
+            "model": _model_of(part, spec),
+            "dimension": dimension,
+            "source": "run",
+            "n": n,
+            "coverage": float(part["scored"].sum() / n) if n else np.nan,
+            "outcomes": outcomes,
+            "n_not_rated": not_rated,
+        }
+        others = unframed_by_dimension.get(dimension, unframed.iloc[:0])
+        others = others[others["rater_name"] != name]
+        row.update(_alpha_vs_panel(part[part["scored"]], others, notes))
+        own_model = spec.get("model")
+        if isinstance(own_model, str) and own_model in generator_models:
+            row.update(_self_preference(part[part["scored"]], others, name, own_model, n_boot, seed, notes))
+        if part["framing_attribute"].notna().any():
+            figures = framing.get((name, dimension))
+            if figures is not None:
+                row.update({k: v for k, v in figures.items() if k != "note"})
+                if figures["note"]:
+                    notes.append(f"framing: {figures['note']}")
+        row["notes"] = notes
+        rows.append(row)
+    return rows
+
+
+def _strings(column: pd.Series) -> pd.Series:
+    """A column as Python strings (``None`` where missing), for grouping and comparing categoricals."""
+    values = column.astype(object)
+    return values.where(values.isna(), values.astype(str)).where(values.notna(), None)
+
+
+def _kind_of(identity: Any) -> str | None:
+    """The kind in a rater's stored identity ``name|kind|…``."""
+    parts = str(identity).split("|")
+    return parts[1] if len(parts) > 1 else None
+
+
+def _model_of(part: pd.DataFrame, spec: dict[str, Any]) -> str | None:
+    models = sorted(set(part["rater_model"].dropna()))
+    if models:
+        return ", ".join(models)
+    return spec.get("model") if isinstance(spec.get("model"), str) else None
+
+
+def _alpha_vs_panel(mine: pd.DataFrame, others: pd.DataFrame, notes: list[str]) -> dict[str, Any]:
+    """Interval alpha of the rater against the mean of the other unframed raters, over generations both scored."""
+    out: dict[str, Any] = {"alpha_vs_panel": np.nan, "alpha_vs_panel_n": 0}
+    if others.empty:
+        notes.append("alpha_vs_panel: no other unframed rater scores this dimension")
+        return out
+    own = mine.groupby("generation_id")["score"].mean()
+    panel = others.groupby(["generation_id", "rater_name"])["score"].mean().groupby(level="generation_id").mean()
+    shared = own.index.intersection(panel.index)
+    out["alpha_vs_panel_n"] = len(shared)
+    if len(shared) < 2:
+        notes.append(f"alpha_vs_panel: {len(shared)} generation(s) scored by this rater and the panel")
+        return out
+    long = pd.DataFrame(
+        {
+            "unit": np.tile(np.arange(len(shared)), 2),
+            "who": np.repeat([0, 1], len(shared)),
+            "y": np.r_[own.loc[shared].to_numpy(), panel.loc[shared].to_numpy()],
+        }
+    )
+    try:
+        out["alpha_vs_panel"] = krippendorff_alpha(long, "unit", "who", "y", level="interval")
+    except ValueError as exc:  # one distinct value: no variance to compare with
+        notes.append(f"alpha_vs_panel: {exc}")
+    return out
+
+
+def _self_preference(
+    mine: pd.DataFrame, others: pd.DataFrame, name: str, own_model: str, n_boot: int, seed: int, notes: list[str]
+) -> dict[str, Any]:
+    data = pd.concat([mine.assign(rater_name=name), others], ignore_index=True)
+    res = self_preference(
+        data,
+        name,
+        own_model,
+        item="generation_id",
+        rater="rater_name",
+        score="score",
+        generator="generator",
+        n_boot=n_boot,
+        seed=seed,
+    )
+    notes.extend(f"self_preference: {note}" for note in res["notes"])
+    return {
+        "self_preference_n": res["n_own"] + res["n_other"],
+        "self_preference": res["self_preference"],
+        "self_preference_ci": res["self_preference_ci"],
+        "self_preference_p": res["p_value"],
+    }
+
+
+def _framing_figures(long: pd.DataFrame, n_permutations: int, seed: int) -> dict[tuple[str, str], dict[str, Any]]:
+    """``framing_*`` of every framed rater, computed per framed judge ``(rater_model, rubric, dimension)``."""
+    framed = long[long["framing_attribute"].notna() & long["scored"]]
+    if framed.empty:
+        return {}
+    judge = framed["rater_model"].where(framed["rater_model"].notna(), framed["rater_name"])
+    rubric = framed["rubric"] if "rubric" in framed.columns else pd.Series(None, index=framed.index)
+    framed = framed.assign(
+        judge=[f"{j}\x00{r}\x00{d}" for j, r, d in zip(judge, rubric.fillna(""), framed["dimension"], strict=True)]
+    )
+    figures = framing_sensitivity(
+        framed,
+        item="generation_id",
+        rater="judge",
+        attribute="framing_attribute",
+        value="framing_value",
+        score="score",
+        n_permutations=n_permutations,
+        seed=seed,
+    ).set_index("rater")
+    out = {}
+    for (label, name, dimension), _ in framed.groupby(["judge", "rater_name", "dimension"], sort=False):
+        r = figures.loc[label]
+        out[(name, dimension)] = {
+            "framing_n": int(r["n_items"]),
+            "framing_shift": float(r["shift"]),
+            "framing_p": float(r["shift_p"]),
+            "note": str(r["note"] or ""),
+        }
+    return out
