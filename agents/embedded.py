@@ -31,7 +31,6 @@ import logging
 import os
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.base import Backend, GenerationOutput, register_backend
+from agents.runtime import RUNTIME_LOCK
 from agents.types import CallFailure, Completion, FailureKind, GenerationRequest, TokenLogprob, Usage
 from configs.options import EmbeddedOptions
 from configs.schema import ModelSpec
@@ -72,9 +72,10 @@ def smollm2_gguf_path() -> Path:
 
 def _import_runtime() -> tuple[Any, Any, Any]:
     try:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-        from transformers.utils import logging as hf_logging
+        with RUNTIME_LOCK:  # another thread may be importing transformers for a rater (agents.runtime)
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+            from transformers.utils import logging as hf_logging
     except ImportError as exc:
         raise EmbeddedModelError(
             f"the embedded backend needs torch and transformers ({exc.name} is missing); "
@@ -182,7 +183,7 @@ class LoadedModel:
 
 
 _LOADED: dict[tuple[str, str], LoadedModel] = {}
-_LOAD_LOCK = threading.Lock()
+_LOAD_LOCK = RUNTIME_LOCK  # one model load at a time in the process, raters' included (agents.runtime)
 
 
 def load_model(model_path: str | None, dtype: str = "float32", threads: int | None = None) -> LoadedModel:

@@ -17,6 +17,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from agents.runtime import RUNTIME_LOCK
 from configs.options import HFClassifierOptions
 from configs.schema import RaterSpec
 from raters.base import Rater
@@ -51,15 +52,16 @@ class HFClassifierRater(Rater):
 
     def _load(self) -> Pipeline:
         if self._pipeline is None:
-            from transformers import pipeline
+            with RUNTIME_LOCK:  # never beside another thread's first import of transformers (agents.runtime)
+                from transformers import pipeline
 
-            self._pipeline = pipeline(
-                "text-classification",
-                model=self.options.path,
-                device=self.options.device,
-                top_k=None,
-                local_files_only=True,
-            )
+                self._pipeline = pipeline(
+                    "text-classification",
+                    model=self.options.path,
+                    device=self.options.device,
+                    top_k=None,
+                    local_files_only=True,
+                )
         return self._pipeline
 
     def scores(self, outputs: list[list[dict[str, Any]]]) -> list[dict[str, float]]:

@@ -25,6 +25,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from agents.runtime import RUNTIME_LOCK
 from agents.types import content_key
 from configs.inputs import read_yaml_file
 from configs.options import PrototypeOptions
@@ -53,15 +54,15 @@ class SentenceEncoder:
     """Mean-pooled, L2-normalised sentence embeddings from a local transformers encoder (never downloads)."""
 
     def __init__(self, path: Path, batch_size: int = 64) -> None:
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
+        with RUNTIME_LOCK:  # never beside another thread's first import of transformers (agents.runtime)
+            import torch
+            from transformers import AutoModel, AutoTokenizer
+            from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
-
-        self.torch = torch
-        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+            hf_logging.disable_progress_bar()
+            self.torch = torch
+            self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            self.model = AutoModel.from_pretrained(path, local_files_only=True).eval()
         self.batch_size = batch_size
 
     def encode(self, texts: Sequence[str], batch_size: int | None = None) -> Any:
