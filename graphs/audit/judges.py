@@ -426,8 +426,9 @@ def _write(
     ratings: pd.DataFrame,
 ) -> None:
     """The card and the audit's ratings, each written whole or not at all."""
-    lines = [json.dumps(_plain(r), ensure_ascii=False) for r in ratings.to_dict("records")]
-    atomic_write_text(audit_dir / AUDIT_RATINGS_FILENAME, "\n".join(lines) + ("\n" if lines else ""))
+    # pandas writes NaN as null; one JSON object a line, every model text kept as given
+    text = ratings.to_json(orient="records", lines=True, force_ascii=False) if len(ratings) else ""
+    atomic_write_text(audit_dir / AUDIT_RATINGS_FILENAME, text if not text or text.endswith("\n") else text + "\n")
     document = {
         "format": CARD_FORMAT,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),

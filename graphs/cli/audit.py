@@ -64,22 +64,37 @@ CARD_VIEW = (
 )
 
 
-def card_table(records: list[dict[str, Any]], title: str = "judge card") -> Table:
-    """The judge card as a rich table: a judge per row, each figure with its n."""
+def _cells(record: dict[str, Any]) -> list[str]:
+    cells = []
+    for _, key, n_key in CARD_VIEW:
+        value = _figure(record.get(key))
+        n = record.get(n_key)
+        cells.append(value if value == "-" or n is None else f"{value} ({n})")
+    return cells
+
+
+def card_table(records: list[dict[str, Any]], title: str = "judge card", width: int = 200) -> Table:
+    """The judge card as a rich table, each figure with its n: a judge per row, or (where that would not fit in
+    ``width`` columns) a judge per column."""
+    trusted = ["[green]yes[/]" if r.get("trusted") else "[red]no[/]" for r in records]
+    if width < 24 + 15 * len(CARD_VIEW):
+        table = Table(title=title)
+        table.add_column("")
+        for r in records:
+            table.add_column(f"{escape(str(r['rater']))}\n({escape(str(r.get('dimension') or ''))})", justify="right")
+        rows = list(zip(*(_cells(r) for r in records), strict=True)) if records else []
+        for (heading, _, _), row in zip(CARD_VIEW, rows, strict=True):
+            table.add_row(heading, *row)
+        table.add_row("trusted", *trusted)
+        return table
     table = Table(title=title)
     table.add_column("judge")
     table.add_column("dim")
     for heading, _, _ in CARD_VIEW:
         table.add_column(heading, justify="right")
     table.add_column("trusted")
-    for r in records:
-        cells = []
-        for _, key, n_key in CARD_VIEW:
-            value = _figure(r.get(key))
-            n = r.get(n_key)
-            cells.append(value if value == "-" or n is None else f"{value} ({n})")
-        trusted = "[green]yes[/]" if r.get("trusted") else "[red]no[/]"
-        table.add_row(escape(str(r["rater"])), escape(str(r.get("dimension") or "")), *cells, trusted)
+    for r, yes in zip(records, trusted, strict=True):
+        table.add_row(escape(str(r["rater"])), escape(str(r.get("dimension") or "")), *_cells(r), yes)
     return table
 
 
@@ -160,7 +175,7 @@ def judges(
             fail(str(exc))
         except StoreError as exc:
             fail(str(exc))
-    console.print(card_table(result.records, f"judge card: {experiment.config.name}"))
+    console.print(card_table(result.records, f"judge card: {experiment.config.name}", console.width))
     for line in card_verdicts(result.records):
         console.print(escape(line), highlight=False, soft_wrap=True)
     calls = result.requests

@@ -226,3 +226,33 @@ def test_a_config_without_judges_is_refused(tmp_path, write_config):
     config["run"] = {"output_dir": str(tmp_path / "run")}
     result = CliRunner().invoke(main, ["audit", "judges", str(write_config(config)), "--no-progress"])
     assert result.exit_code == 2 and "panel.raters" in result.stderr
+
+
+def test_the_embedded_classifiers_against_pyrits_human_labels(tmp_path, write_config):
+    """A real offline labelled set (PyRIT's hate-speech scorer evaluation, three human raters per text, read in
+    place from the installed wheel) audits the quickstart's embedded classifiers."""
+    from graphs.datasets.labels import list_pyrit_sets
+
+    if "pyrit:harm/hate_speech_multi_score" not in list_pyrit_sets():
+        pytest.skip("the pyrit wheel is not installed: pip install --no-deps pyrit==1.1.0")
+    config = scripted_config()
+    config["panel"] = {
+        "raters": [
+            {"name": "profanity", "kind": "profanity-check", "dimensions": ["toxicity"]},
+            {"name": "minilm-toxicity", "kind": "prototype"},
+        ]
+    }
+    experiment = load_experiment(write_config(config, "classifiers.yaml"))
+    result = _audit(experiment, tmp_path / "run", labels="pyrit:harm/hate_speech_multi_score", limit=60, retest_n=20)
+    card = _by_rater(result.records)
+    for name in ("profanity", "minilm-toxicity"):
+        row = card[name]
+        assert row["n_labelled"] == 60 and row["dimension"] == "toxicity" and row["coverage"] == 1.0
+        low, high = row["alpha_vs_humans_ci"]
+        assert low <= row["alpha_vs_humans"] <= high and 0 < row["auc"] < 1
+        assert 0.5 < row["human_alpha"] <= 1  # the three humans agree with each other far better than the judges
+        assert row["alpha_vs_humans"] < row["human_alpha"]
+        assert row["retest_n"] == 20 and row["retest_shift"] == pytest.approx(0.0)  # deterministic classifiers
+        assert not row["trusted"] and any(f.startswith("alpha_vs_humans") for f in row["failed"])
+    document = json.loads(result.card_path.read_text(encoding="utf-8"))
+    assert document["labels"].startswith("pyrit:harm/hate_speech_multi_score (pyrit 1.1.0")
