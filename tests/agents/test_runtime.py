@@ -23,7 +23,8 @@ def run(load):
     except Exception as exc:
         errors.append(f"{type(exc).__name__}: {exc}")
 
-threads = [threading.Thread(target=run, args=(f,)) for f in (lambda: load_model(None), lambda: load_encoder(minilm_path()))]
+loads = (lambda: load_model(None), lambda: load_encoder(minilm_path()))
+threads = [threading.Thread(target=run, args=(f,)) for f in loads]
 for t in threads:
     t.start()
 for t in threads:
