@@ -1,12 +1,16 @@
-"""The self-contained HTML report of a run: the judge card and the study's headline first, then figures, tables
-and examples.
+"""The self-contained HTML report of a run: the judge card and the study's headline first, then the transcript
+browser, figures, tables and examples.
 
-:func:`write_report` writes ``<run_dir>/report.html``: the judge card (which judges the findings use, and why the
-others are left out), the run's study and its headline figure and tables
-(:mod:`analysis.studies`), the standard figures (:mod:`analysis.figures`, embedded as base64 PNG, each with the
+:func:`write_report` writes ``<run_dir>/report.html``, one file that opens offline: the judge card (which judges
+the findings use, and why the others are left out), the run's study and its headline figure and tables
+(:mod:`analysis.studies`), the transcript browser (:mod:`analysis.report_browser`: a bounded sample of the
+transcripts, searchable and filterable, the generations the raters disagree on most, a score figure, CSV export,
+state in the URL fragment), the standard figures (:mod:`analysis.figures`, embedded as base64 PNG, each with the
 coverage it rests on), every table of :func:`analysis.tables.analyze_run`, and the text of a few example
 generations. All text that came from models, raters or configuration is escaped (``html.escape``, or
-``DataFrame.to_html(escape=True)``): model output such as ``<script>`` is shown, never executed.
+``DataFrame.to_html(escape=True)``) or embedded as escaped JSON that the page's one script puts into the DOM as
+text: model output such as ``<script>`` is shown, never executed, and the page's Content-Security-Policy runs no
+other script.
 """
 
 from __future__ import annotations
@@ -23,6 +27,14 @@ from analysis.deprecation import REMOVAL
 from analysis.figures import standard_figures
 from analysis.io import store_path
 from analysis.render import format_value
+from analysis.report_browser import (
+    DEFAULT_MAX_TRANSCRIPTS,
+    app_script_html,
+    browser_payload,
+    browser_section,
+    content_security_policy,
+    page_css,
+)
 from analysis.studies import HEADLINE_DESCRIPTIONS, STUDY_TABLES, headline_figure
 from analysis.tables import analyze_run, is_headline_table, study_row
 from graphs.tables import connect_readonly
@@ -32,25 +44,45 @@ __all__ = ["REPORT_FILENAME", "write_report"]
 REPORT_FILENAME = "report.html"
 
 
-def write_report(run_dir: str | Path, out: Path | None = None, max_rows: int = 200) -> Path:
+def write_report(
+    run_dir: str | Path,
+    out: Path | None = None,
+    max_rows: int = 200,
+    max_transcripts: int = DEFAULT_MAX_TRANSCRIPTS,
+) -> Path:
     """Write a self-contained HTML report of a run; returns its path (default ``<run_dir>/report.html``).
 
-    The report opens with the run's study and its headline figures (:mod:`analysis.studies`), then the generic
-    figures and tables. Tables are escaped by ``DataFrame.to_html``; example generations and every note go through
-    ``html.escape``, so model output such as ``<script>`` is shown, never executed.
+    Args:
+        run_dir: the run directory (or its transcript store).
+        out: where to write the HTML.
+        max_rows: rows shown per table (the JSON of ``tribunal analyze --json`` keeps them all).
+        max_transcripts: transcripts embedded in the browser, at most (a sample beyond; its note says how it was
+            drawn); ``0`` leaves the browser, and with it every script, out of the page.
+
+    The report opens with the judge card and the run's study with its headline figures (:mod:`analysis.studies`),
+    then the transcript browser, the generic figures and tables. Tables are escaped by ``DataFrame.to_html``;
+    example generations and every note go through ``html.escape``; the browser's data are escaped JSON put into
+    the page as text (:mod:`analysis.report_browser`), so model output such as ``<script>`` is shown, never
+    executed.
     """
     tables = analyze_run(run_dir)
     run_path = Path(run_dir)
     out = Path(out) if out is not None else (run_path if run_path.is_dir() else run_path.parent) / REPORT_FILENAME
+    payload = browser_payload(run_dir, max_transcripts) if max_transcripts > 0 else None
+    policy, script = app_script_html() if payload is not None else (content_security_policy(), "")
     esc = html.escape
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>tribunal report: {esc(str(run_path))}</title><style>{_CSS}</style></head><body>",
+        f"<meta http-equiv='Content-Security-Policy' content=\"{policy}\">",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>tribunal report: {esc(str(run_path))}</title><style>{page_css()}</style></head><body>",
         f"<h1>tribunal report</h1><p>Run: <code>{esc(str(run_path.resolve()))}</code></p>",
         *_judge_card_html(tables),
         *_headline_html(tables, max_rows),
-        "<h2>Figures</h2>",
     ]
+    if payload is not None:
+        parts.extend(browser_section(payload))
+    parts.append("<h2>Figures</h2>")
     for figure in standard_figures(tables):
         parts.extend(_figure_html(*figure))
     parts.append("<h2>Tables</h2>")
@@ -68,7 +100,7 @@ def write_report(run_dir: str | Path, out: Path | None = None, max_rows: int = 2
                 head += f" · toxicity {row.toxicity:.3f}"
             text = texts.get(int(row.generation_id))
             parts.append(f"<p><b>{esc(head)}</b></p><pre>{esc(str(text))}</pre>")
-    parts.append("</body></html>")
+    parts.append(f"{script}</body></html>")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(parts), encoding="utf-8")
     return out
@@ -86,14 +118,6 @@ def _example_texts(run_dir: str | Path, examples: pd.DataFrame | None) -> dict[i
     finally:
         conn.close()
     return dict(rows)
-
-
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
-table{border-collapse:collapse;font-size:12px;margin:0.5em 0 1.5em}
-td,th{border:1px solid #ccc;padding:3px 6px;text-align:right} th{background:#f3f3f3}
-.coverage{color:#555;font-style:italic} .absent{color:#a33} pre{white-space:pre-wrap;background:#f7f7f7;padding:6px}
-"""
 
 
 def _figure_html(title: str, png: str | None, caption: str) -> list[str]:

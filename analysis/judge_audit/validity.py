@@ -133,7 +133,7 @@ GROUP_COLUMNS = ["attribute", "value", "n_items", "n_annotators", "alpha_vs_huma
 # the statistics with a bootstrap interval, in the order of the summary
 _BOOTSTRAPPED = ("alpha_vs_humans", "spearman", "mae", "auc")
 # at most this many resampled values per bootstrap chunk (bounds the memory, whatever N)
-_CHUNK_CELLS = 2_000_000
+_CHUNK_CELLS = 500_000
 
 
 @dataclass(frozen=True)
@@ -312,7 +312,7 @@ def _point_figures(
     else:
         long = pd.DataFrame({"unit": np.tile(np.arange(n), 2), "coder": np.repeat([0, 1], n), "value": values})
         figures["alpha_vs_humans"] = float(krippendorff_alpha(long, "unit", "coder", "value", level="interval"))
-    rows = _row_figures(s[None, :], h[None, :], positive[None, :])
+    rows = _Resamples(s, h, positive).figures(np.arange(n)[None, :])
     figures["mae"] = float(rows["mae"][0])
     if n < 3:
         notes.append(f"spearman is NaN: it needs at least 3 items (got {n})")
@@ -340,25 +340,46 @@ def _paired_alpha(s: np.ndarray, h: np.ndarray) -> np.ndarray:
     return np.where(constant | (n < 2), np.nan, alpha)
 
 
-def _row_figures(s: np.ndarray, h: np.ndarray, positive: np.ndarray) -> dict[str, np.ndarray]:
-    """The bootstrapped statistics of each row of paired ``(rows, N)`` arrays; ``NaN`` where undefined."""
-    from scipy.stats import rankdata
+class _Resamples:
+    """The bootstrapped statistics of resamples of paired ``s``, ``h``, vectorized over the rows of index matrices.
 
-    n = s.shape[1]
-    rs, rh = rankdata(s, axis=1), rankdata(h, axis=1)
-    n_pos = positive.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        auc = ((rs * positive).sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * (n - n_pos))
-        rs -= rs.mean(axis=1, keepdims=True)
-        rh -= rh.mean(axis=1, keepdims=True)
-        rho = (rs * rh).sum(axis=1) / np.sqrt((rs**2).sum(axis=1) * (rh**2).sum(axis=1))
-    constant = (s.min(axis=1) == s.max(axis=1)) | (h.min(axis=1) == h.max(axis=1))
-    return {
-        "alpha_vs_humans": _paired_alpha(s, h),
-        "spearman": np.where(constant | (n < 3), np.nan, rho),
-        "mae": np.abs(s - h).mean(axis=1),
-        "auc": np.where((n_pos == 0) | (n_pos == n), np.nan, auc),
-    }
+    A resample's sums come from how often it draws each distinct value, and its midranks from the running counts
+    (the draws below a value, plus (its ties + 1) / 2), so no row is sorted; a rank is kept as twice the midrank
+    less ``N + 1``, an exact integer, and the ranks of a row sum to 0.
+    """
+
+    def __init__(self, s: np.ndarray, h: np.ndarray, positive: np.ndarray) -> None:
+        self.coded = [np.unique(values, return_inverse=True) for values in (s, h)]
+        self.gap, self.positive = np.abs(s - h), positive
+
+    def figures(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        """The statistics of the resamples ``s[idx]``, ``h[idx]`` (one per row of ``idx``); ``NaN`` where undefined."""
+        rows, n = idx.shape
+        tallies, ranks, constant, mode = [], [], [], []
+        for distinct, code in self.coded:
+            flat = code[idx]
+            flat += len(distinct) * np.arange(rows)[:, None]
+            counts = np.bincount(flat.ravel(), minlength=rows * len(distinct)).reshape(rows, len(distinct))
+            tallies.append((distinct, counts))
+            top = counts.argmax(axis=1)
+            constant.append(np.take_along_axis(counts, top[:, None], axis=1)[:, 0] == n)
+            mode.append(distinct[top])
+            ranks.append(np.take((2 * np.cumsum(counts, axis=1) - counts - n).astype(float), flat))
+        (rs, rh), gap, drawn_positive = ranks, self.gap[idx], self.positive[idx]
+        n_pos = drawn_positive.sum(axis=1)
+        rank_sum = np.einsum("ij,ij->i", rs, drawn_positive) / 2 + n_pos * (n + 1) / 2  # the positives' midranks
+        centre = sum(np.einsum("ij,j->i", counts, distinct) for distinct, counts in tallies) / (2 * n)
+        spread = sum(np.einsum("ij,ij->i", counts, (distinct - centre[:, None]) ** 2) for distinct, counts in tallies)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            alpha = 1 - (2 * n - 1) / (2 * n) * (gap**2).sum(axis=1) / spread
+            auc = (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * (n - n_pos))
+            rho = np.einsum("ij,ij->i", rs, rh) / np.sqrt(np.einsum("ij,ij->i", rs, rs) * np.einsum("ij,ij->i", rh, rh))
+        return {
+            "alpha_vs_humans": np.where(constant[0] & constant[1] & (mode[0] == mode[1]) | (n < 2), np.nan, alpha),
+            "spearman": np.where(constant[0] | constant[1] | (n < 3), np.nan, rho),
+            "mae": gap.mean(axis=1),
+            "auc": np.where((n_pos == 0) | (n_pos == n), np.nan, auc),
+        }
 
 
 def _intervals(
@@ -382,11 +403,11 @@ def _intervals(
             notes.append(f"the intervals are NaN: the bootstrap needs at least 3 items (got {n})")
         return none
     rng = np.random.default_rng(seed)
-    chunk = max(1, _CHUNK_CELLS // n)
-    parts = []
-    for start in range(0, n_boot, chunk):
-        idx = np.stack([rng.integers(0, n, size=n) for _ in range(min(chunk, n_boot - start))])
-        parts.append(_row_figures(s[idx], h[idx], positive[idx]))
+    chunk, resamples = max(1, _CHUNK_CELLS // n), _Resamples(s, h, positive)
+    # a (rows, N) draw fills row by row from the same stream as one rng.integers(0, N, N) per replicate
+    parts = [
+        resamples.figures(rng.integers(0, n, size=(min(chunk, n_boot - start), n))) for start in range(0, n_boot, chunk)
+    ]
     tail = (1 - confidence) / 2
     out = {}
     for name in _BOOTSTRAPPED:

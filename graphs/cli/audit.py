@@ -98,6 +98,23 @@ def card_table(records: list[dict[str, Any]], title: str = "judge card", width: 
     return table
 
 
+def group_table(details: dict[str, dict[str, Any]]) -> Table | None:
+    """Validity against each annotator group's consensus, where the labels carry annotator demographics."""
+    rows = [(name, g) for name, d in details.items() for g in (d.get("validity") or {}).get("by_group") or []]
+    if not rows:
+        return None
+    table = Table(title="validity by annotator group")
+    for column in ("judge", "attribute", "value", "items", "people", "α vs group", "group's α", "AUC"):
+        table.add_column(column, justify="left" if column in ("judge", "attribute", "value") else "right")
+    for name, g in rows:
+        table.add_row(
+            escape(name), escape(str(g.get("attribute")).removeprefix("annotator_")), escape(str(g.get("value"))), _figure(g.get("n_items")),
+            _figure(g.get("n_annotators")), _figure(g.get("alpha_vs_humans")), _figure(g.get("human_alpha")),
+            _figure(g.get("auc")),
+        )  # fmt: skip
+    return table
+
+
 def card_verdicts(records: list[dict[str, Any]]) -> list[str]:
     """One line per judge: why it is not trusted, or what was never measured."""
     lines = []
@@ -176,6 +193,9 @@ def judges(
         except StoreError as exc:
             fail(str(exc))
     console.print(card_table(result.records, f"judge card: {experiment.config.name}", console.width))
+    groups = group_table(result.details)
+    if groups is not None:
+        console.print(groups)
     for line in card_verdicts(result.records):
         console.print(escape(line), highlight=False, soft_wrap=True)
     calls = result.requests

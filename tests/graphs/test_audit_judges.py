@@ -205,6 +205,7 @@ def test_the_cli_prints_the_card_and_writes_its_json(tmp_path, write_config):
     )  # fmt: skip
     assert result.exit_code == 0, result.output + result.stderr
     assert "judge card" in result.output and "not trusted: swap_shift" in result.output
+    assert "validity by annotator group" in result.output and "gender" in result.output and "female" in result.output
     records = json.loads(card.read_text(encoding="utf-8"))
     assert [r["rater"] for r in records] == ["fair", "biased", "refusal"]
     assert (tmp_path / "run" / AUDIT_DIRNAME / CARD_FILENAME).exists()  # the config's run.output_dir
