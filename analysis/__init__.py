@@ -43,6 +43,9 @@ Reports
 * :mod:`analysis.notes`: why a table is missing (the ``notes`` and ``headline_notes`` tables);
 * :mod:`analysis.render`: the tables in the terminal (:func:`render_tables`) and as JSON (:func:`tables_to_json`);
 * :mod:`analysis.figures`: the report's standard figures as base64 PNG with their coverage;
+* :mod:`analysis.transcripts`: the data behind the report's transcript browser (:func:`transcript_data`: a
+  documented sample of the transcripts with chats, ratings, rationales and mitigation rounds, read by id) and
+  its disagreement view (:func:`disagreement_table`);
 * :mod:`analysis.report`: the self-contained HTML report (:func:`write_report`);
 * :mod:`analysis.deprecation`: renamed keywords kept working for one release.
 
