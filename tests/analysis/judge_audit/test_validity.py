@@ -136,6 +136,33 @@ def test_intervals_match_krippendorff_alphas_bootstrap_and_a_brute_force_loop(ex
         assert example.summary[f"{name}_ci"] == pytest.approx(expected, abs=1e-12), name
 
 
+@pytest.mark.parametrize("seed", [0, 5])
+def test_vectorized_bootstrap_in_blocks_equals_a_plain_loop_over_resamples(monkeypatch, seed):
+    import analysis.judge_audit.validity as module
+
+    # odd N, ties in both, resamples with one value (alpha, spearman undefined) and with one class (auc undefined)
+    s, h = np.array([0.5, 0.5, 0.2, 0.9, 0.5]), np.array([0.5, 0.5, 0.0, 1.0, 1.0])
+    monkeypatch.setattr(module, "_CHUNK_CELLS", 4 * len(s))  # blocks of 4 resamples, the last one of 3
+    n_boot, n = 203, len(s)
+    res = validity_vs_humans(judge_frame(s), pd.DataFrame({"item_id": range(n), "label": h}), n_boot=n_boot, seed=seed)
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {"alpha_vs_humans": [], "spearman": [], "mae": [], "auc": []}
+    for _ in range(n_boot):
+        idx = rng.integers(0, n, size=n)
+        a, b = s[idx], h[idx]
+        one_value = np.ptp(np.concatenate([a, b])) == 0
+        alpha = np.nan if one_value else krippendorff.alpha(reliability_data=[a, b], level_of_measurement="interval")
+        draws["alpha_vs_humans"].append(alpha)
+        draws["spearman"].append(spearmanr(a, b).statistic if np.ptp(a) and np.ptp(b) else np.nan)
+        draws["mae"].append(np.mean(np.abs(a - b)))
+        draws["auc"].append(roc_auc_score(b >= 0.5, a) if 0 < (b >= 0.5).sum() < n else np.nan)
+    for name, values in draws.items():
+        undefined = int(np.isnan(values).sum())
+        assert 0 < undefined < n_boot / 2 or name == "mae", name  # the case exercises the NaN rules
+        expected = np.nanquantile(values, [0.025, 0.975])
+        assert res.summary[f"{name}_ci"] == pytest.approx(expected, abs=1e-12), name
+
+
 def simulated(n_items: int, seed: int, human_noise: float = 0.15, judge_noise: float = 0.08):
     rng = np.random.default_rng(seed)
     truth = rng.uniform(0, 1, n_items)
