@@ -23,6 +23,11 @@ __all__ = ["format_value", "render_tables", "tables_to_json"]
 
 #: Narrowest readable column in the terminal; tables with more columns than fit are printed transposed.
 _MIN_COLUMN = 9
+#: The judge card's columns printed in the terminal (the JSON has them all, with their n and intervals).
+CARD_SUMMARY = (
+    "rater", "dimension", "source", "trusted", "n", "coverage", "alpha_vs_humans", "auc", "swap_shift",
+    "retest_alpha", "self_preference", "framing_shift", "injection_shift", "alpha_vs_panel", "failed", "unmeasured",
+)  # fmt: skip
 
 
 def tables_to_json(tables: dict[str, pd.DataFrame]) -> str:
@@ -40,6 +45,8 @@ def format_value(value: Any) -> str:
         return "" if not math.isfinite(value) else f"{value:.4g}"
     if isinstance(value, np.ndarray):
         return "[" + ", ".join(format_value(v) for v in value) + "]"
+    if value is None or value is pd.NA:
+        return ""
     return str(value)
 
 
@@ -53,7 +60,12 @@ def render_tables(tables: dict[str, pd.DataFrame], console, max_rows: int = 40) 
     card = tables.get("judge_card")
     if card is not None:
         console.rule("Judge card")
-        _print_table("judge_card", card, console, max_rows)
+        shown = card[[c for c in CARD_SUMMARY if c in card.columns]].copy() if len(card.columns) else card
+        for column in ("failed", "unmeasured"):
+            if column in shown.columns:
+                shown[column] = shown[column].map(lambda v: "; ".join(v) if isinstance(v, list | tuple) else v)
+        _print_table("judge_card", shown, console, max_rows)
+        console.print("  (every column of the card: tribunal analyze RUN --json FILE)")
     has_headline = info is not None and info.get("study") is not None
     if has_headline:
         console.rule(f"{info['title']}: headline figures")

@@ -77,12 +77,16 @@ def write_report(
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         f"<title>tribunal report: {esc(str(run_path))}</title><style>{page_css()}</style></head><body>",
         f"<h1>tribunal report</h1><p>Run: <code>{esc(str(run_path.resolve()))}</code></p>",
+        "<nav id='tb-nav'></nav>" if payload is not None else "",
+        "<div class='tb-report-part'>",
         *_judge_card_html(tables),
         *_headline_html(tables, max_rows),
+        _AUDIT_LINKS if payload is not None else "",
+        "</div>",
     ]
     if payload is not None:
         parts.extend(browser_section(payload))
-    parts.append("<h2>Figures</h2>")
+    parts.append("<div class='tb-report-part'><h2>Figures</h2>")
     for figure in standard_figures(tables):
         parts.extend(_figure_html(*figure))
     parts.append("<h2>Tables</h2>")
@@ -100,10 +104,18 @@ def write_report(
                 head += f" · toxicity {row.toxicity:.3f}"
             text = texts.get(int(row.generation_id))
             parts.append(f"<p><b>{esc(head)}</b></p><pre>{esc(str(text))}</pre>")
-    parts.append(f"{script}</body></html>")
+    parts.append(f"</div>{script}</body></html>")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(parts), encoding="utf-8")
     return out
+
+
+#: Where the report's findings point at their transcripts (links into the browser's URL-fragment state).
+_AUDIT_LINKS = (
+    "<p class='tb-links'>Audit the findings: <a href='#view=browser'>browse the transcripts behind them</a>, "
+    "<a href='#view=browser&amp;sort=-score'>the highest-scored first</a>, or "
+    "<a href='#view=disagreement'>read where the judges disagree</a>.</p>"
+)
 
 
 def _example_texts(run_dir: str | Path, examples: pd.DataFrame | None) -> dict[int, str | None]:

@@ -29,12 +29,25 @@ def analyze(run_dir: str, json_out: str | None) -> None:
 @click.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--out", type=click.Path(dir_okay=False), help="Where to write the HTML (default RUN/report.html).")
-def report(run_dir: str, out: str | None) -> None:
-    """Write a self-contained report.html for a run."""
+@click.option(
+    "--max-transcripts",
+    type=click.IntRange(min=0),
+    default=2000,
+    show_default=True,
+    help="Transcripts embedded in the page's browser, at most; above it a sample (the page says how it was "
+    "drawn; the tables cover every generation). 0 leaves the browser out.",
+)
+def report(run_dir: str, out: str | None, max_transcripts: int) -> None:
+    """Write a self-contained report.html for a run.
+
+    One file that opens offline: the judge card, the headline, a transcript browser (filter, search, open a
+    transcript with its ratings and mitigation rounds, the disagreement view, CSV export; its state is in the
+    URL fragment, e.g. report.html#view=browser&q=word&open=17), figures and tables.
+    """
     from analysis import write_report
 
     try:
-        path = write_report(run_dir, Path(out) if out else None)
+        path = write_report(run_dir, Path(out) if out else None, max_transcripts=max_transcripts)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     console.print(f"report written to {path}")
