@@ -46,6 +46,8 @@ Reports
 * :mod:`analysis.transcripts`: the data behind the report's transcript browser (:func:`transcript_data`: a
   documented sample of the transcripts with chats, ratings, rationales and mitigation rounds, read by id) and
   its disagreement view (:func:`disagreement_table`);
+* :mod:`analysis.report_browser`: the report's transcript browser: the embedded, escaped JSON, the page's script
+  and its Content-Security-Policy, and the URL-fragment keys;
 * :mod:`analysis.report`: the self-contained HTML report (:func:`write_report`);
 * :mod:`analysis.deprecation`: renamed keywords kept working for one release.
 

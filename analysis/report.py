@@ -25,7 +25,7 @@ import pandas as pd
 
 from analysis.deprecation import REMOVAL
 from analysis.figures import standard_figures
-from analysis.io import store_path
+from analysis.io import load_run, store_path
 from analysis.render import format_value
 from analysis.report_browser import (
     DEFAULT_MAX_TRANSCRIPTS,
@@ -36,7 +36,8 @@ from analysis.report_browser import (
     page_css,
 )
 from analysis.studies import HEADLINE_DESCRIPTIONS, STUDY_TABLES, headline_figure
-from analysis.tables import analyze_run, is_headline_table, study_row
+from analysis.tables import analyze_tables as tables_of_run  # not the deprecated `analysis.report.analyze_tables`
+from analysis.tables import is_headline_table, study_row
 from graphs.tables import connect_readonly
 
 __all__ = ["REPORT_FILENAME", "write_report"]
@@ -65,10 +66,11 @@ def write_report(
     the page as text (:mod:`analysis.report_browser`), so model output such as ``<script>`` is shown, never
     executed.
     """
-    tables = analyze_run(run_dir)
+    run = load_run(run_dir)  # once: the tables and the browser read the same load
+    tables = tables_of_run(run)
     run_path = Path(run_dir)
     out = Path(out) if out is not None else (run_path if run_path.is_dir() else run_path.parent) / REPORT_FILENAME
-    payload = browser_payload(run_dir, max_transcripts) if max_transcripts > 0 else None
+    payload = browser_payload(run_dir, max_transcripts, run=run) if max_transcripts > 0 else None
     policy, script = app_script_html() if payload is not None else (content_security_policy(), "")
     esc = html.escape
     parts = [

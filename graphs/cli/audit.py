@@ -107,11 +107,9 @@ def group_table(details: dict[str, dict[str, Any]]) -> Table | None:
     for column in ("judge", "attribute", "value", "items", "people", "α vs group", "group's α", "AUC"):
         table.add_column(column, justify="left" if column in ("judge", "attribute", "value") else "right")
     for name, g in rows:
-        table.add_row(
-            escape(name), escape(str(g.get("attribute")).removeprefix("annotator_")), escape(str(g.get("value"))), _figure(g.get("n_items")),
-            _figure(g.get("n_annotators")), _figure(g.get("alpha_vs_humans")), _figure(g.get("human_alpha")),
-            _figure(g.get("auc")),
-        )  # fmt: skip
+        attribute = str(g.get("attribute")).removeprefix("annotator_")
+        figures = [_figure(g.get(k)) for k in ("n_items", "n_annotators", "alpha_vs_humans", "human_alpha", "auc")]
+        table.add_row(escape(name), escape(attribute), escape(str(g.get("value"))), *figures)
     return table
 
 
