@@ -8,12 +8,17 @@ Builds a synthetic transcript store (the real SQLite schema) in a temporary run 
    number of targets; both are timed on identical data), plus ``icc`` alone on all targets;
 3. ``analysis.krippendorff_alpha`` against ``krippendorff.alpha`` on identical data: a 5-point scale on all
    units (where the package's dense arrays fit), and the 0.01-resolution scores on a subsample (the package's
-   ``units × values × values`` array does not fit at full size), with tracemalloc peaks.
+   ``units × values × values`` array does not fit at full size), with tracemalloc peaks;
+4. the HTML report (``analysis.report.write_report``, what ``tribunal report RUN`` does, ``max_transcripts``
+   2000) in a fresh child process: wall time with its split (``load_run``, the tables, the browser payload and
+   its parts, the figures, the HTML tables, the assembly and writing), the child's peak RSS and the size of
+   ``report.html`` with the share of its parts (``--no-report`` skips it).
 
 Usage::
 
     python benchmarks/bench_analysis.py              # full scale (building the store takes a few minutes)
     python benchmarks/bench_analysis.py --scale 0.05 # quick run
+    python benchmarks/bench_analysis.py --run-dir /tmp/bench14 --report-only  # only step 4, on a kept store
 """
 
 from __future__ import annotations
@@ -78,6 +83,118 @@ def child_analyze(run_dir: str) -> None:
     )
 
 
+#: Functions timed inside ``write_report`` (module, name, label): wrapped in the module they are looked up in, so
+#: one real ``write_report`` call gives the split. Times are inclusive, so the browser payload contains its parts.
+REPORT_STAGES = (
+    ("analysis.report", "load_run", "load_run"),
+    ("analysis.report", "tables_of_run", "tables (analyze_tables)"),
+    ("analysis.report", "browser_payload", "browser payload"),
+    ("analysis.report_browser", "disagreement_table", "  disagreement_table (payload, top 50)"),
+    ("analysis.report_browser", "transcript_data", "  transcript_data"),
+    ("analysis.transcripts", "disagreement_table", "    disagreement_table (sample, top 100)"),
+    ("analysis.transcripts", "_scores", "    _scores"),
+    ("analysis.transcripts", "_choose", "    _choose"),
+    ("analysis.transcripts", "_transcripts", "    _transcripts (SQLite reads of the sample)"),
+    ("analysis.report", "browser_section", "browser section (script_json)"),
+    ("analysis.report", "standard_figures", "standard figures"),
+    ("analysis.report", "headline_figure", "headline figure"),
+    ("analysis.report", "_table_html", "HTML tables (to_html)"),
+    ("analysis.report", "_example_texts", "example texts"),
+)
+
+
+def child_report(run_dir: str, max_transcripts: int) -> None:
+    """Run in a fresh process: time ``write_report`` with its split, and report peak RSS and sizes as JSON."""
+    start = time.perf_counter()
+    import importlib
+
+    import analysis.report
+
+    imported = time.perf_counter()
+    stages: dict[str, dict[str, float]] = {}
+    sizes: dict[str, int] = {"browser section": 0, "figures (base64 PNG)": 0, "HTML tables": 0}
+
+    def wrap(module, name: str, label: str) -> None:
+        fn = getattr(module, name)
+
+        def timed(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                entry = stages.setdefault(label, {"s": 0.0, "calls": 0, "rss_mb": 0.0})
+                entry["s"] += time.perf_counter() - t
+                entry["calls"] += 1
+                entry["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # peak so far
+
+        setattr(module, name, timed)
+
+    for module_name, name, label in REPORT_STAGES:
+        wrap(importlib.import_module(module_name), name, label)
+    report = analysis.report
+    section, figures, table_html = report.browser_section, report.standard_figures, report._table_html
+    report.browser_section = lambda payload: _counted(sizes, "browser section", section(payload))
+    report.standard_figures = lambda tables: _counted_figures(sizes, figures(tables))
+    report._table_html = lambda *a, **k: _counted(sizes, "HTML tables", table_html(*a, **k))
+    t0 = time.perf_counter()
+    out = report.write_report(run_dir, max_transcripts=max_transcripts)
+    done = time.perf_counter()
+    top_level_s = sum(v["s"] for k, v in stages.items() if not k.startswith(" "))
+    print(
+        json.dumps(
+            {
+                "import_s": imported - start,
+                "write_report_s": done - t0,
+                "total_s": done - start,
+                "stages": stages,
+                "rest_s": done - t0 - top_level_s,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "html_bytes": out.stat().st_size,
+                "sizes": sizes,
+            }
+        )
+    )
+
+
+def _counted(sizes: dict[str, int], key: str, parts: list[str]) -> list[str]:
+    sizes[key] += sum(len(p.encode("utf-8")) for p in parts)
+    return parts
+
+
+def _counted_figures(sizes: dict[str, int], figures: list) -> list:
+    sizes["figures (base64 PNG)"] += sum(len(f.png or "") for f in figures)
+    return figures
+
+
+def report_step(run_dir: Path, max_transcripts: int) -> None:
+    """Step 4: ``write_report`` in a fresh child process, printed with its split."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--child-report", str(run_dir), "--max-transcripts", str(max_transcripts)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rep = json.loads(out.stdout.strip().splitlines()[-1])
+    total = rep["write_report_s"]
+    print(
+        f"report (write_report, max_transcripts {max_transcripts}): {rep['total_s']:.1f} s incl. import "
+        f"{rep['import_s']:.1f} s; peak RSS {rep['peak_rss_mb']:.0f} MB; report.html "
+        f"{rep['html_bytes'] / 1e6:.2f} MB"
+    )
+    for _, _, label in REPORT_STAGES:
+        v = rep["stages"].get(label)
+        if v is None:
+            continue
+        calls = f" ×{v['calls']}" if v["calls"] > 1 else ""
+        print(
+            f"  {label:<48} {v['s']:7.2f} s {100 * v['s'] / total:5.1f} %{calls:<5} (peak RSS so far "
+            f"{v['rss_mb']:.0f} MB)"
+        )
+    print(f"  {'assembly and writing (the rest)':<48} {rep['rest_s']:7.2f} s {100 * rep['rest_s'] / total:5.1f} %")
+    shares = ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in rep["sizes"].items())
+    print(f"  report.html parts: {shares}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of 1.4M generations (default 1)")
@@ -85,10 +202,17 @@ def main() -> None:
     parser.add_argument("--pingouin-targets", type=int, default=2_000_000, help="cap on targets given to pingouin")
     parser.add_argument("--kripp-units", type=int, default=5_000, help="subsample for the package at 0.01 steps")
     parser.add_argument("--run-dir", type=Path, default=None, help="reuse/keep a run directory")
+    parser.add_argument("--no-report", action="store_true", help="skip timing write_report (step 4)")
+    parser.add_argument("--report-only", action="store_true", help="only step 4 (write_report), on --run-dir")
+    parser.add_argument("--max-transcripts", type=int, default=2000, help="write_report's max_transcripts")
     parser.add_argument("--child-analyze", help=argparse.SUPPRESS)
+    parser.add_argument("--child-report", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_analyze:
         child_analyze(args.child_analyze)
+        return
+    if args.child_report:
+        child_report(args.child_report, args.max_transcripts)
         return
 
     import krippendorff
@@ -109,6 +233,10 @@ def main() -> None:
             lambda: synthetic_run(run_dir, n_generations=n, n_raters=args.raters, n_models=4, n_personas=100, seed=0)
         )
         print(f"built synthetic store in {t:.1f} s: {(run_dir / 'transcripts.sqlite').stat().st_size / 1e6:.0f} MB")
+    if args.report_only:
+        report_step(run_dir, args.max_transcripts)
+        tmp.cleanup()
+        return
 
     # 1. Full analysis in a fresh process (peak RSS of that process only).
     out = subprocess.run(
@@ -183,6 +311,10 @@ def main() -> None:
     )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this (parent) process: {rss:.0f} MB")
+
+    # 4. The HTML report in a fresh process (peak RSS of that process only).
+    if not args.no_report:
+        report_step(run_dir, args.max_transcripts)
     tmp.cleanup()
 
 

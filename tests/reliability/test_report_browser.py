@@ -31,7 +31,7 @@ from analysis.report_browser import app_script_html, browser_section, make_paylo
 from graphs.cli import main
 from tests.conftest import run_config, scripted_config
 from tests.reliability.conftest import in_ci
-from tests.reliability.test_safe_report import CHROMIUM, PAYLOADS
+from tests.reliability.test_safe_report import CHROMIUM, PAYLOADS, chromium_args
 
 ALL = " ".join(PAYLOADS.values())
 #: A reply that starts like a spreadsheet formula, with a line separator (U+2028) that JSON in a script must escape.
@@ -131,23 +131,6 @@ def embedded(source: str) -> dict[str, Any]:
     block = re.search(r"<script type='application/json' id='tribunal-data'>(.*?)</script>", source, re.S)
     assert block is not None
     return json.loads(block.group(1))
-
-
-def chromium_args(profile: Path) -> list[str]:
-    """The flags of test_safe_report's ``_chromium_dom``."""
-    return [
-        str(CHROMIUM),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={profile}",
-        "--virtual-time-budget=3000",
-    ]
 
 
 def dom(page: Path, fragment: str, tmp_path: Path) -> str:

@@ -32,8 +32,9 @@ PAYLOADS = {
 TEXT = "Here is my answer. " + " ".join(PAYLOADS.values())
 
 
-def _chromium_dom(report: Path, profile: Path) -> str:
-    command = [
+def chromium_args(profile: Path) -> list[str]:
+    """Headless Chromium with nothing of its own going to the network, its profile in ``profile``."""
+    return [
         str(CHROMIUM),
         "--headless",
         "--no-sandbox",
@@ -45,9 +46,11 @@ def _chromium_dom(report: Path, profile: Path) -> str:
         "--disable-dev-shm-usage",
         f"--user-data-dir={profile}",
         "--virtual-time-budget=3000",
-        "--dump-dom",
-        report.resolve().as_uri(),
     ]
+
+
+def _chromium_dom(report: Path, profile: Path) -> str:
+    command = [*chromium_args(profile), "--dump-dom", report.resolve().as_uri()]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
