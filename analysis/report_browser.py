@@ -61,7 +61,7 @@ import pandas as pd
 
 from analysis.frames import jsonable
 from analysis.io import RunTables, load_run
-from analysis.transcripts import disagreement_table, transcript_data
+from analysis.transcripts import DISAGREEMENT_COLUMNS, disagreement_table, transcript_data
 
 __all__ = [
     "DEFAULT_MAX_TRANSCRIPTS",
@@ -149,7 +149,13 @@ def browser_payload(
     """
     tables = run if run is not None else load_run(run_dir)
     data = transcript_data(run_dir, limit=max_transcripts, tables=tables)
-    return make_payload(data, disagreement_table(tables, top=DISAGREEMENT_TOP))
+    # transcript_data ranked the disputed rows already (top `extremes` per dimension): their first rows are ours
+    if data.get("disagreement") is not None and len(data["disagreement"]) and DISAGREEMENT_TOP <= 100:
+        ranked = pd.DataFrame(data["disagreement"], columns=DISAGREEMENT_COLUMNS)
+        rows = ranked.groupby("dimension", sort=False).head(DISAGREEMENT_TOP).reset_index(drop=True)
+    else:
+        rows = disagreement_table(tables, top=DISAGREEMENT_TOP)
+    return make_payload(data, rows)
 
 
 def make_payload(data: dict[str, Any], disagreement: pd.DataFrame | None) -> dict[str, Any]:

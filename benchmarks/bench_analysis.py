@@ -48,6 +48,21 @@ def _timed(fn, repeat: int = 1):
     return best, result
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak RSS in MB: ``VmHWM`` of ``/proc/self/status`` where there is one.
+
+    ``ru_maxrss`` is not used where ``VmHWM`` exists: Linux carries it over ``execve``, so a child started while
+    the parent was large reports the parent's peak.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _peak(fn):
     tracemalloc.start()
     try:
@@ -67,7 +82,6 @@ def child_analyze(run_dir: str) -> None:
     analyzed = time.perf_counter()
     payload = analysis.tables_to_json(tables)
     done = time.perf_counter()
-    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
         json.dumps(
             {
@@ -75,7 +89,7 @@ def child_analyze(run_dir: str) -> None:
                 "analyze_s": analyzed - imported,
                 "json_s": done - analyzed,
                 "total_s": done - start,
-                "peak_rss_mb": rss_kb / 1024,
+                "peak_rss_mb": _peak_rss_mb(),
                 "tables": {k: len(v) for k, v in tables.items()},
                 "json_bytes": len(payload),
             }
@@ -125,7 +139,7 @@ def child_report(run_dir: str, max_transcripts: int) -> None:
                 entry = stages.setdefault(label, {"s": 0.0, "calls": 0, "rss_mb": 0.0})
                 entry["s"] += time.perf_counter() - t
                 entry["calls"] += 1
-                entry["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # peak so far
+                entry["rss_mb"] = _peak_rss_mb()  # peak so far
 
         setattr(module, name, timed)
 
@@ -148,7 +162,7 @@ def child_report(run_dir: str, max_transcripts: int) -> None:
                 "total_s": done - start,
                 "stages": stages,
                 "rest_s": done - t0 - top_level_s,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_rss_mb": _peak_rss_mb(),
                 "html_bytes": out.stat().st_size,
                 "sizes": sizes,
             }
@@ -309,8 +323,7 @@ def main() -> None:
         f"{mem_full / 1e6:.0f} MB (the package would need a "
         f"{long['generation_id'].nunique() * long['score'].nunique() ** 2 * 8 / 1e9:.0f} GB array)"
     )
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS of this (parent) process: {rss:.0f} MB")
+    print(f"peak RSS of this (parent) process: {_peak_rss_mb():.0f} MB")
 
     # 4. The HTML report in a fresh process (peak RSS of that process only).
     if not args.no_report:

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.agreement import krippendorff_alpha
+from analysis.frames import str_categorical
 from analysis.io import RunTables, ratings_long
 from analysis.judge_audit.framing import framing_sensitivity
 from analysis.judge_audit.self_preference import self_preference
@@ -126,8 +127,13 @@ def run_card_rows(
 
 def _strings(column: pd.Series) -> pd.Series:
     """A column as Python strings (``None`` where missing), for grouping and comparing categoricals."""
-    values = column.astype(object)
-    return values.where(values.isna(), values.astype(str)).where(values.notna(), None)
+    cat = str_categorical(column)  # codes to names: one conversion per category, not per row
+    names = np.asarray(cat.cat.categories.astype(str), dtype=object)
+    codes = cat.cat.codes.to_numpy()
+    if not len(names):  # every value missing
+        return pd.Series([None] * len(column), index=column.index, dtype=object)
+    values = np.where(codes >= 0, names[np.maximum(codes, 0)], None)
+    return pd.Series(values, index=column.index, dtype=object)
 
 
 def _kind_of(identity: Any) -> str | None:

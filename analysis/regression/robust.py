@@ -332,24 +332,29 @@ def _htz_sums(types: list[_Type], m: np.ndarray, ls: np.ndarray, rho: float, ful
         alpha = np.stack([ls.T @ ty.zeta for ty in types])  # (T, q)
         beta = (z @ b_blocks.transpose(1, 0, 2).reshape(-1, n_types * q)).reshape(n_types, n_types, q)  # B_g'z_k
         d = d + rho * np.einsum("tq,tr->tqr", alpha, alpha)
+    if not full:  # the diagonal blocks alone: O_gg without the (Tq)² products
+        o_self = np.einsum("tkq,tkr->tqr", b_blocks, a_blocks)
+        if rho > 0:
+            o_self -= rho * np.einsum("tkq,kl,tlr->tqr", b_blocks, zz, b_blocks, optimize=True)
+            bd = beta[np.arange(n_types), np.arange(n_types)]  # beta_gg
+            o_self += rho * (alpha[:, :, None] * bd[:, None, :] + bd[:, :, None] * alpha[:, None, :])
+        return mult, d, o_self, 0.0
+    if rho > 0:
+        a2 = a2 - rho * (zz @ b2.T)  # folds -rho B_g' Z B_h into the one product per chunk
     chunk = max(1, int(4e6 // max(1, n_types * q * q)))
     o_self = np.empty((n_types, q, q))
     total = 0.0
     for start in range(0, n_types, chunk):
         ts = np.arange(start, min(n_types, start + chunk))
         rows = b2.reshape(n_types, q, -1)[ts].reshape(len(ts) * q, -1)
-        o = rows @ a2
-        if rho > 0:
-            o = o - rho * (rows @ zz @ b2.T)
-        o = o.reshape(len(ts), q, n_types, q).transpose(0, 2, 1, 3)  # (t, u, q, r)
+        o = (rows @ a2).reshape(len(ts), q, n_types, q).transpose(0, 2, 1, 3)  # (t, u, q, r)
         if rho > 0:
             o = o + rho * (alpha[ts][:, None, :, None] * beta[ts][:, :, None, :])
             o = o + rho * (beta[:, ts].transpose(1, 0, 2)[:, :, :, None] * alpha[None, :, None, :])
         o_self[ts] = o[np.arange(len(ts)), ts]
-        if full:
-            trsq = np.einsum("tuqr,turq->tu", o, o)
-            tr = np.einsum("tuqq->tu", o)
-            total += float(mult[ts] @ (trsq + tr**2) @ mult)
+        trsq = np.einsum("tuqr,turq->tu", o, o)
+        tr = np.einsum("tuqq->tu", o)
+        total += float(mult[ts] @ (trsq + tr**2) @ mult)
     return mult, d, o_self, total
 
 
