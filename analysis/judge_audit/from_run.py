@@ -36,11 +36,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.agreement import krippendorff_alpha
 from analysis.frames import str_categorical
 from analysis.io import RunTables, ratings_long
 from analysis.judge_audit.framing import framing_sensitivity
 from analysis.judge_audit.self_preference import self_preference
+from analysis.judge_audit.validity import paired_alpha
 
 __all__ = ["run_card_rows"]
 
@@ -186,17 +186,11 @@ def _alpha_vs_panel(mine: pd.DataFrame, others: pd.DataFrame, notes: list[str]) 
     if len(shared) < 2:
         notes.append(f"alpha_vs_panel: {len(shared)} generation(s) scored by this rater and the panel")
         return out
-    long = pd.DataFrame(
-        {
-            "unit": np.tile(np.arange(len(shared)), 2),
-            "who": np.repeat([0, 1], len(shared)),
-            "y": np.r_[own[shared], panel[shared]],
-        }
-    )
-    try:
-        out["alpha_vs_panel"] = krippendorff_alpha(long, "unit", "who", "y", level="interval")
-    except ValueError as exc:  # one distinct value: no variance to compare with
-        notes.append(f"alpha_vs_panel: {exc}")
+    # two coders, every unit paired: Krippendorff's interval alpha in closed form (equal to krippendorff_alpha)
+    alpha = float(paired_alpha(own[shared][None, :], panel[shared][None, :])[0])
+    if np.isnan(alpha):  # one distinct value: no variance to compare with
+        notes.append("alpha_vs_panel: the rater and the panel gave one value throughout: no alpha")
+    out["alpha_vs_panel"] = alpha
     return out
 
 

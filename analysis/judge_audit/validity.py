@@ -121,7 +121,7 @@ import pandas as pd
 from analysis.agreement import krippendorff_alpha
 from analysis.frames import jsonable, require_columns
 
-__all__ = ["CALIBRATION_COLUMNS", "GROUP_COLUMNS", "Validity", "validity_vs_humans"]
+__all__ = ["CALIBRATION_COLUMNS", "GROUP_COLUMNS", "Validity", "paired_alpha", "validity_vs_humans"]
 
 #: Columns of :attr:`Validity.calibration`, one row per non-empty bin.
 CALIBRATION_COLUMNS = ["bin", "lo", "hi", "n", "mean_score", "mean_human"]
@@ -328,7 +328,7 @@ def _point_figures(
     return figures
 
 
-def _paired_alpha(s: np.ndarray, h: np.ndarray) -> np.ndarray:
+def paired_alpha(s: np.ndarray, h: np.ndarray) -> np.ndarray:
     """Two-coder interval alpha of each row of paired ``(rows, N)`` arrays (the module docstring's closed form)."""
     n = s.shape[1]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -445,7 +445,7 @@ def _human_loo_alpha(labels: pd.DataFrame, notes: list[str]) -> float:
     codes, _ = pd.factorize(labels["annotator"].to_numpy()[keep])
     order = np.argsort(codes, kind="stable")
     starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
-    alphas = np.array([_paired_alpha(own[None, b], others[None, b])[0] for b in np.split(order, starts[1:])])
+    alphas = np.array([paired_alpha(own[None, b], others[None, b])[0] for b in np.split(order, starts[1:])])
     if not np.isfinite(alphas).any():
         notes.append("human_loo_alpha is NaN: no annotator has two items labelled by others too, with labels that vary")
         return np.nan
