@@ -54,7 +54,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import zlib
 from datetime import date
 from pathlib import Path
@@ -62,6 +61,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from stubproc import start_stub_process, stub_http  # noqa: E402  (the benchmarks' shared stub helpers)
+
 JUDGES = ("judge-a", "judge-b", "judge-c", "judge-d")
 CONTROL_MODEL = "__bench_audit_control__"
 SUBJECTS = ("My neighbour", "The new manager", "Our bus driver", "That commenter", "The referee", "His cousin")
@@ -130,34 +132,20 @@ def serve_stub() -> None:
 
 
 def start_stub() -> tuple[subprocess.Popen[str], str]:
-    command = [sys.executable, __file__, "--serve-stub"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = process.stdout.readline().strip() if process.stdout else ""
-    if not line.startswith("http://127.0.0.1:"):
-        process.kill()
-        raise SystemExit(f"the stub server did not start (first line {line!r})")
-    return process, line
-
-
-def _http(base_url: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    url = base_url.removesuffix("/v1") + path
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
+    return start_stub_process(__file__)
 
 
 def take_digest(base_url: str) -> dict[str, Any]:
     """The stub's digest of the requests since the last call (and a fresh one from now on)."""
     body = {"model": CONTROL_MODEL, "messages": [{"role": "user", "content": "digest"}]}
-    reply = _http(base_url, "/v1/chat/completions", body)
+    reply = stub_http(base_url, "/v1/chat/completions", body)
     return json.loads(reply["choices"][0]["message"]["content"])
 
 
 def stub_stats(base_url: str, reset: bool = False) -> dict[str, Any]:
-    stats = _http(base_url, "/stats")
+    stats = stub_http(base_url, "/stats")
     if reset:
-        _http(base_url, "/stats/reset", {})
+        stub_http(base_url, "/stats/reset", {})
     return stats
 
 

@@ -49,7 +49,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import zlib
 from collections import Counter
 from pathlib import Path
@@ -57,6 +56,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from stubproc import start_stub_process, stub_http  # noqa: E402  (the benchmarks' shared stub helpers)
+
 STARTER = ROOT / "configs" / "catalogs" / "starter"
 JUDGES = ("judge-a", "judge-b", "judge-c")
 CONTROL_MODEL = "__bench_control__"
@@ -123,31 +125,17 @@ def serve_stub(args: argparse.Namespace) -> None:
 
 
 def start_stub(args: argparse.Namespace, log_path: Path) -> tuple[subprocess.Popen[str], str]:
-    command = [sys.executable, __file__, "--serve-stub", "--above", str(args.above), "--latency", str(args.latency)]
-    command += ["--stub-log", str(log_path)]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = process.stdout.readline().strip() if process.stdout else ""
-    if not line.startswith("http://127.0.0.1:"):
-        process.kill()
-        raise SystemExit(f"the stub server did not start (first line {line!r})")
-    return process, line
-
-
-def _http(base_url: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    url = base_url.removesuffix("/v1") + path
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
+    options = ["--above", str(args.above), "--latency", str(args.latency), "--stub-log", str(log_path)]
+    return start_stub_process(__file__, *options)
 
 
 def switch_log(base_url: str, path: Path | None) -> None:
     body = {"model": CONTROL_MODEL, "messages": [{"role": "user", "content": str(path) if path else ""}]}
-    _http(base_url, "/v1/chat/completions", body)
+    stub_http(base_url, "/v1/chat/completions", body)
 
 
 def reset_stats(base_url: str) -> None:
-    _http(base_url, "/stats/reset", {})
+    stub_http(base_url, "/stats/reset", {})
 
 
 # ------------------------------------------------------------------------------------------- the experiment
@@ -383,16 +371,16 @@ def main() -> None:
             raw_log = workdir / f"requests-raw-{index}.jsonl"
             switch_log(base_url, tribunal_log)
             reset_stats(base_url)
-            cpu_before = _http(base_url, "/stats")["cpu_s"]
+            cpu_before = stub_http(base_url, "/stats")["cpu_s"]
             result = run_tribunal(args, base_url, workdir, "stub", limit=round(args.cells * index / args.rounds))
-            stats_t = _http(base_url, "/stats")
+            stats_t = stub_http(base_url, "/stats")
             switch_log(base_url, raw_log)
             bodies = read_log(tribunal_log)
             concurrency = args.raw_concurrency or max(1, stats_t["peak_open_connections"])
             reset_stats(base_url)
             raw_wall, raw_errors, raw_cpu = asyncio.run(raw_loop(base_url, bodies, concurrency))
             switch_log(base_url, None)
-            stats_r = _http(base_url, "/stats")
+            stats_r = stub_http(base_url, "/stats")
             sweep = []
             for level in levels:
                 part = bodies[: args.sweep_requests]
