@@ -39,6 +39,7 @@ import pandas as pd
 
 from agents.base import Backend
 from agents.cached import CachedBackend
+from analysis.frames import jsonable
 from analysis.io import load_run
 from analysis.judge_audit import (
     TrustPolicy,
@@ -440,21 +441,6 @@ def _write(
         "policy": vars(policy),
         "requests": result.requests,
         "card": stored,
-        "details": _plain(result.details),
+        "details": jsonable(result.details),
     }
     atomic_write_text(audit_dir / CARD_FILENAME, json.dumps(document, ensure_ascii=False, indent=2) + "\n")
-
-
-def _plain(value: Any) -> Any:
-    """JSON-able: NaN and missing values become null, numpy scalars Python numbers."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str):
-        value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    if value is pd.NA or value is pd.NaT:
-        return None
-    return value
