@@ -19,7 +19,7 @@ from analysis.frames import jsonable
 from analysis.studies import HEADLINE_DESCRIPTIONS
 from analysis.tables import is_headline_table, study_row
 
-__all__ = ["format_value", "render_tables", "tables_to_json"]
+__all__ = ["card_summary", "format_value", "render_tables", "tables_to_json"]
 
 #: Narrowest readable column in the terminal; tables with more columns than fit are printed transposed.
 _MIN_COLUMN = 9
@@ -37,6 +37,15 @@ def tables_to_json(tables: dict[str, pd.DataFrame]) -> str:
         records = df.astype(object).where(df.notna(), None).to_dict(orient="records") if len(df) else []
         payload[name] = jsonable(records)
     return json.dumps(payload, indent=2, ensure_ascii=False)
+
+
+def card_summary(card: pd.DataFrame, columns: tuple[str, ...] = CARD_SUMMARY) -> pd.DataFrame:
+    """The judge card's ``columns`` (those it has) for reading, its lists of failed and unmeasured checks joined."""
+    shown = card[[c for c in columns if c in card.columns]].copy()
+    for column in ("failed", "unmeasured"):
+        if column in shown.columns:
+            shown[column] = shown[column].map(lambda v: "; ".join(v) if isinstance(v, list | tuple) else v)
+    return shown
 
 
 def format_value(value: Any) -> str:
@@ -60,11 +69,7 @@ def render_tables(tables: dict[str, pd.DataFrame], console, max_rows: int = 40) 
     card = tables.get("judge_card")
     if card is not None:
         console.rule("Judge card")
-        shown = card[[c for c in CARD_SUMMARY if c in card.columns]].copy() if len(card.columns) else card
-        for column in ("failed", "unmeasured"):
-            if column in shown.columns:
-                shown[column] = shown[column].map(lambda v: "; ".join(v) if isinstance(v, list | tuple) else v)
-        _print_table("judge_card", shown, console, max_rows)
+        _print_table("judge_card", card_summary(card), console, max_rows)
         console.print("  (every column of the card: tribunal analyze RUN --json FILE)")
     has_headline = info is not None and info.get("study") is not None
     if has_headline:

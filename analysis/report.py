@@ -26,7 +26,7 @@ import pandas as pd
 from analysis.deprecation import REMOVAL
 from analysis.figures import standard_figures
 from analysis.io import load_run, store_path
-from analysis.render import format_value
+from analysis.render import card_summary, format_value
 from analysis.report_browser import (
     DEFAULT_MAX_TRANSCRIPTS,
     app_script_html,
@@ -174,11 +174,7 @@ def _judge_card_html(tables: dict[str, pd.DataFrame]) -> list[str]:
     if not len(card):
         parts.append("<p class='absent'>No judge has rated anything in this run, and no audit is stored.</p>")
         return [*parts, "</section>"]
-    shown = card[[c for c in CARD_SHOWN if c in card.columns]].copy()
-    for column in ("failed", "unmeasured"):
-        if column in shown.columns:
-            shown[column] = shown[column].map(lambda v: "; ".join(v) if isinstance(v, list | tuple) else v)
-    parts.extend(_table_html("judge_card", shown, len(shown)))
+    parts.extend(_table_html("judge_card", card_summary(card, CARD_SHOWN), len(card)))
     used = tables.get("judges_used")
     if used is not None and len(used):
         left_out = used.loc[~used["used"].astype(bool), "rater"].astype(str).tolist()

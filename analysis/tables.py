@@ -95,7 +95,8 @@ def analyze_tables(
     )  # fmt: skip
     out = _lead_with(out, {"judge_card": card, "judges_used": used})
     left_out = used.loc[~used["used"].astype(bool)] if len(used) else used
-    if len(left_out) and study_row(out) is not None and study_row(out).get("study") is not None:
+    info = study_row(out)
+    if len(left_out) and info is not None and info.get("study") is not None:
         shown = ", ".join(f"{r.rater} ({r.dimension})" for r in left_out.itertuples())
         row = pd.DataFrame([{"table": "headline", "reason": f"untrusted judges left out: {shown} (see judge_card)"}])
         headline_notes = out.get("headline_notes")
@@ -104,19 +105,21 @@ def analyze_tables(
             headline_notes.loc[empty, "reason"] = "every judge that rated was left out as untrusted"
         out["headline_notes"] = pd.concat([headline_notes, row], ignore_index=True)
     frame = af.frame.copy(deep=False)
-    dims = sorted(af.score_columns["dimension"].unique().tolist()) if len(af.score_columns) else []
+    dims = _scored_dimensions(af)
+    # the tables about the judges (coverage, agreement) read every judge; the findings read the trusted ones
+    af_all = analysis_frame(everyone) if everyone is not tables else af
     tox_dim = pick_toxicity_dimension(dims, toxicity_dimension)
     if tox_dim is not None:
         frame["toxicity"] = frame[af.columns_for(tox_dim)].mean(axis=1, skipna=True)
 
     out["generations"] = _generation_counts(frame)
     out["summary"] = _summary(tables, frame, dims)
-    out.update(_rating_coverage(analysis_frame(everyone) if everyone is not tables else af, notes))
+    out.update(_rating_coverage(af_all, notes))
     out.update(_refusal(frame, regressions, notes))
     scales = rating_scales(tables.ratings, tox_dim) if tox_dim is not None else None
     valence = persona_valences(tables)
     out.update(_toxicity(frame, tox_dim, threshold, n_boot, regressions, seed, notes, scales=scales, valence=valence))
-    out.update(_agreement(everyone, _dimensions(everyone) if everyone is not tables else dims, notes))
+    out.update(_agreement(everyone, _scored_dimensions(af_all), notes))
     out.update(_mitigation(tables, tox_dim, threshold, notes))
     out["examples"] = _examples(frame)
     out["notes"] = notes.frame()
@@ -196,8 +199,9 @@ def _lead_with(out: Tables, first: Tables) -> Tables:
     return ordered
 
 
-def _dimensions(tables: RunTables) -> list[str]:
-    return sorted(map(str, tables.ratings["dimension"].dropna().unique())) if tables.has_ratings else []
+def _scored_dimensions(af: AnalysisFrame) -> list[str]:
+    """The dimensions some rater scored, sorted."""
+    return sorted(af.score_columns["dimension"].unique().tolist()) if len(af.score_columns) else []
 
 
 def _generation_counts(frame: pd.DataFrame) -> pd.DataFrame:
