@@ -149,7 +149,7 @@ def _table_html(name: str, df: pd.DataFrame, max_rows: int, description: str | N
     parts = [f"<h3>{html.escape(name)}</h3>"]
     if description:
         parts.append(f"<p>{html.escape(description)}</p>")
-    shown = df.head(max_rows).map(lambda v: format_value(v) if isinstance(v, float | np.ndarray) else v)
+    shown = df.head(max_rows).map(lambda v: format_value(v) if isinstance(v, float | np.ndarray) or v is pd.NA else v)
     parts.append(shown.to_html(index=False, escape=True, na_rep=""))
     if len(df) > max_rows:
         parts.append(f"<p>… {len(df) - max_rows} more rows (see <code>tribunal analyze --json</code>).</p>")
