@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
+from graphs.engines.parquet_run import is_parquet_run
 from graphs.files import atomic_write
 from graphs.tables import STORE_FILENAME, connect_readonly
 
@@ -44,7 +45,14 @@ def export_run(
     """
     run_dir = Path(run_dir)
     store = run_dir / STORE_FILENAME
-    if not store.exists():
+    if is_parquet_run(run_dir):  # the Ray engine's run directory, read through its local SQLite copy
+        from analysis.parquet_run import materialize
+
+        try:
+            store = materialize(run_dir)
+        except ValueError as exc:
+            raise ExportError(str(exc)) from None
+    elif not store.exists():
         raise ExportError(f"{run_dir}: not a tribunal run directory (no {STORE_FILENAME})")
     if fmt not in FORMATS:
         raise ExportError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")

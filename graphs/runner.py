@@ -37,14 +37,24 @@ from agents.cached import CachedBackend
 from configs.loader import ConfigError, Experiment, read_yaml, validate_as
 from configs.schema import ExperimentConfig, stage1_dir
 from graphs.datasets import DatasetError
+from graphs.engines.chunk import RunTally, failed_status, graph_config, run_chunk, write_chunk
+from graphs.engines.parquet_run import ParquetRunDirectory, is_parquet_run
 from graphs.experiment import build_experiment_graph
 from graphs.files import atomic_write_text
 from graphs.grid import grid_cells, load_grid_prompts, sampling_of
 from graphs.judging import build_judging_graph, item_for
 from graphs.mitigation import Mitigation
-from graphs.records import CONFIG_FILENAME, STORE_FILENAME, Cell, RateSummary, RunSummary, config_fingerprint
+from graphs.records import (
+    CONFIG_FILENAME,
+    GIVEN_MODEL,
+    STORE_FILENAME,
+    Cell,
+    RateSummary,
+    RunSummary,
+    config_fingerprint,
+)
 from graphs.rundir import RunDirectoryLock, open_run_directory
-from graphs.stage1 import Stage1Progress, Stage1Result, benchmark_is_complete, ensure_stage1
+from graphs.stage1 import Stage1Progress, Stage1Result, benchmark_is_complete, benchmark_profiles, ensure_stage1
 from graphs.store import StoreError, TranscriptStore
 from raters.panel import Panel, PanelError, build_panel
 from raters.types import Rating
@@ -68,7 +78,7 @@ def _cached(backend: Backend) -> CachedBackend:
     return backend if isinstance(backend, CachedBackend) else CachedBackend(backend)
 
 
-def _attach_cache(
+def attach_cache(
     store: TranscriptStore, backends: dict[str, Backend], panel: Panel, mitigation: Mitigation | None
 ) -> tuple[dict[str, CachedBackend], Mitigation | None, list[CachedBackend]]:
     """Give the run's cached backends (generators, judges, critic) the store as their response cache, and wrap
@@ -264,7 +274,7 @@ async def _run(
     backends = backends if backends is not None else build_backends(experiment)
     panel = panel if panel is not None else build_run_panel(config, backends, experiment.path)
     mitigation = mitigation if mitigation is not None else build_mitigation(experiment, backends)
-    counted, mitigation, meters = _attach_cache(store, backends, panel, mitigation)
+    counted, mitigation, meters = attach_cache(store, backends, panel, mitigation)
 
     write_config_snapshot(run_dir, experiment)
     run_id = store.begin_run("run", experiment.snapshot()["config"])
@@ -277,12 +287,9 @@ async def _run(
         on_start(len(todo), len(cells))
 
     graph = build_experiment_graph(counted, sampling_of(experiment), panel, mitigation)
-    # every mitigation round is four graph steps (critique, rewrite, judge, decide)
-    graph_config = {"recursion_limit": 16 + 4 * (mitigation.config.max_rounds if mitigation else 0)}
-    stop_reasons: Counter[str] = Counter()
+    invocation = graph_config(mitigation)
     kinds = {name: backend.kind for name, backend in backends.items()}
-    outcomes: Counter[str] = Counter()
-    rating_outcomes: Counter[str] = Counter()
+    tally = RunTally()
     gate = asyncio.Semaphore(config.run.concurrency)
     started = time.perf_counter()
 
@@ -294,31 +301,11 @@ async def _run(
 
     async def process(chunk: list[Cell]) -> None:
         async with gate:
-            state = await graph.ainvoke({"cells": chunk}, config=graph_config)
-            ratings: list[Rating] = state.get("ratings", [])
+            records = await run_chunk(graph, chunk, panel, invocation)
             retried = [c.key for c in chunk if c.key in redo]
-            store.write_generations(
-                chunk,
-                state["requests"],
-                state["results"],
-                kinds,
-                ratings=ratings,
-                refusals=panel.refusal_flags(ratings),
-                rewrites=state.get("rewrites", []),
-                critiques=state.get("critiques", []),
-                stops=state.get("stops", []),
-                aggregates=state.get("aggregates", []),
-                redo=retried,
-            )
-        stop_reasons.update(stop.reason for stop in state.get("stops", []))
-        summary.rewrites += len(state.get("rewrites", []))
-        summary.critiques += len(state.get("critiques", []))
-        summary.mitigation_retried += len(retried)
-        rating_outcomes.update(r.outcome.value for r in ratings)
-        outcomes.update(result.outcome for result in state["results"])
-        summary.cells_generated += len(chunk)
-        summary.rating_count += len(ratings)
-        summary.outcomes = dict(outcomes)
+            write_chunk(store, records, kinds, redo=retried)
+        tally.add(records, len(retried))
+        tally.into(summary)
         count_tokens()
         if on_progress:
             on_progress(len(chunk), summary)
@@ -332,8 +319,7 @@ async def _run(
     try:
         for finished in asyncio.as_completed(tasks):
             await finished
-        failed, tried = summary.cells_failed, summary.cells_generated
-        if failed and (failed == tried or failed > config.run.max_failed_share * tried):
+        if failed_status(summary, config.run.max_failed_share):
             summary.status = "failed"
     except BaseException:
         summary.status = "interrupted"
@@ -344,9 +330,7 @@ async def _run(
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGTERM)
-        summary.outcomes = dict(outcomes)
-        summary.ratings = dict(rating_outcomes)
-        summary.stop_reasons = dict(stop_reasons)
+        tally.into(summary)
         summary.cache_hits = sum(b.hits for b in meters)
         count_tokens()
         summary.wall_s = time.perf_counter() - started
@@ -405,6 +389,17 @@ async def rate_run(
         on_start: called with the number of generations before the first chunk.
         on_progress: called with the number of generations judged after each chunk.
     """
+    if is_parquet_run(run_dir):  # the Ray engine's: rated on a local copy, new rows written back as Parquet parts
+        directory = ParquetRunDirectory(run_dir)
+        directory.open(None)
+        try:
+            store = directory.working_store()
+            summary = await _rate(store, config, config_path, only, panel, backends, on_start, on_progress)
+            summary.run_dir = str(run_dir)
+            directory.commit_rated(store)
+            return summary
+        finally:
+            directory.close()
     if not (Path(run_dir) / STORE_FILENAME).exists():
         raise StoreError(f"{run_dir}: not a tribunal run directory (no {STORE_FILENAME})")
     with RunDirectoryLock(Path(run_dir)):
@@ -437,7 +432,12 @@ async def _rate(
     run_id = store.begin_run("rate", config.model_dump(mode="json"))
     rows = store.judgeable_generations()
     done = frozenset(store.final_rating_keys())
-    items = [item_for(r["generation_key"], r["text"], json.loads(r["messages"]), r["language"]) for r in rows]
+    # given texts rated under their sample's profile (`framing: profile`) get it back from the stage I benchmark
+    profiles = benchmark_profiles(stage1_dir(config, run_dir)) if any(r["model"] == GIVEN_MODEL for r in rows) else {}
+    items = [
+        item_for(r["generation_key"], r["text"], json.loads(r["messages"]), r["language"], profiles.get(r["target_id"]))
+        for r in rows
+    ]
     summary = RateSummary(
         run_dir=str(run_dir), raters=[str(r.identity()) for r in panel.raters], generations=len(items)
     )

@@ -52,6 +52,7 @@ from analysis.judge_audit import (
     swap_shifts,
     validity_vs_humans,
 )
+from analysis.parquet_run import is_parquet_run
 from configs.loader import ConfigError, Experiment
 from configs.schema import PanelConfig
 from graphs.datasets.labels import Labels, load_labels
@@ -393,7 +394,7 @@ async def audit_judges(
             details[rater.name] = mine
         _add_framing(rows, first, options)
         stored = card_records(judge_card(rows, policy))  # the audit's own figures: analyze adds the run's afresh
-        if (out / STORE_FILENAME).exists():
+        if (out / STORE_FILENAME).exists() or is_parquet_run(out):
             rows = merge_cards(rows, run_card_rows(load_run(out), n_boot=options.n_boot, seed=options.seed))
         card = judge_card(rows, policy)
         result = JudgeAudit(card, card_records(card), details, out, requests, time.perf_counter() - started)

@@ -43,13 +43,32 @@ def validate(config: str) -> None:
     help="Resume although FIELD (e.g. mitigation.max_rounds, panel.raters) differs from the run directory's "
     "config (repeat for several).",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    help="local: one process, SQLite store; ray: the same graph on Ray actors, the run written as Parquet "
+    "(default: run.engine).",
+)
+@click.option("--address", help="The Ray cluster to join (auto, or HOST:PORT; default: run.address or a local Ray).")
+@click.option(
+    "--actors", type=click.IntRange(min=1), help="Ray engine: graph runners in the pool (default: run.concurrency)."
+)
 def run(
-    config: str, out: str | None, limit: int | None, progress: bool, new_run_dir: bool, allow: tuple[str, ...]
+    config: str,
+    out: str | None,
+    limit: int | None,
+    progress: bool,
+    new_run_dir: bool,
+    allow: tuple[str, ...],
+    engine: str | None,
+    address: str | None,
+    actors: int | None,
 ) -> None:
     """Generate every cell of CONFIG into a resumable run directory (a study's stage I first, when it has one).
 
     The run directory holds one experiment: a resume under a config whose results would differ is refused with
-    the fields that changed. One process writes a run directory at a time.
+    the fields that changed. One process writes a run directory at a time. With --engine ray the run directory
+    (a local path or a URI such as s3://bucket/run) holds the tables as Parquet; every other command reads it.
     """
     from graphs.cli.stage1 import Stage1Bar, print_stage1
     from graphs.datasets import DatasetError
@@ -70,22 +89,37 @@ def run(
     stage1_bar = Stage1Bar(progress_bar(enabled=progress))
     try:
         with bar:
-            summary = asyncio.run(
-                run_experiment(
-                    experiment,
-                    Path(out) if out else None,
-                    limit=limit,
-                    backends=backends,
-                    panel=panel,
-                    on_start=shown.start,
-                    on_progress=shown.advance,
-                    stage1_progress=stage1_bar,
-                    on_stage1=lambda result, reused: print_stage1(result, reused, stage1_bar),
-                    new_run_dir=new_run_dir,
-                    allow_config_change=allow,
-                    on_run_dir=_moved,
+            if (engine or experiment.config.run.engine) == "ray":
+                from graphs.engines.ray_engine import run_on_ray
+
+                if new_run_dir:
+                    fail("--new-run-dir: not available with --engine ray; name a new directory with --out")
+                summary = run_on_ray(
+                    experiment, out, limit=limit, address=address, actors=actors, on_start=shown.start,
+                    on_progress=shown.advance, allow_config_change=allow,
+                )  # fmt: skip
+            else:
+                from graphs.engines.parquet_run import is_parquet_run
+
+                target = out or experiment.config.run.output_dir
+                if is_parquet_run(target):
+                    fail(f"{target}: a run directory of the ray engine (Parquet); resume it with --engine ray")
+                summary = asyncio.run(
+                    run_experiment(
+                        experiment,
+                        Path(out) if out else None,
+                        limit=limit,
+                        backends=backends,
+                        panel=panel,
+                        on_start=shown.start,
+                        on_progress=shown.advance,
+                        stage1_progress=stage1_bar,
+                        on_stage1=lambda result, reused: print_stage1(result, reused, stage1_bar),
+                        new_run_dir=new_run_dir,
+                        allow_config_change=allow,
+                        on_run_dir=_moved,
+                    )
                 )
-            )
     except KeyboardInterrupt:
         errors.print("interrupted: finished chunks are saved; run the same command again to resume")
         sys.exit(130)
