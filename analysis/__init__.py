@@ -6,6 +6,10 @@ Reading a run
 
 * :mod:`analysis.io`: reading a run directory's transcript store (:func:`load_run`) and the standard analysis
   frame (:func:`analysis_frame`, :func:`ratings_long`);
+* :mod:`analysis.coded_read`: the store's numbers and codes read as text, with no Python object per value (what
+  keeps :func:`load_run` to seconds at 1.4M generations);
+* :mod:`analysis.parquet_run`: a Ray-engine run directory (Parquet tables) read as a transcript store: its
+  committed batches materialized into a cached SQLite file with the store's schema;
 * :mod:`analysis.frames`: shared DataFrame helpers (column checks, integer codes, the long-to-wide pivot,
   JSON-safe values: :func:`analysis.frames.jsonable`);
 * :mod:`analysis.intervals`: Wilson and normal-approximation confidence intervals;
@@ -28,7 +32,9 @@ Statistics
   Firth's penalized likelihood under separation, aliased terms reported) with tidy coefficient tables and joint
   tests of the persona, target and template blocks and their interactions (:func:`interaction_tests`);
 * :mod:`analysis.values`: value inertia on moral-foundation scales;
-* :mod:`analysis.mitigation`: mitigation curves, rounds to success, stop reasons, meaning preservation;
+* :mod:`analysis.mitigation`: mitigation curves with CIs, rounds to success, stop reasons, meaning preservation,
+  and the gate and held-out measure panels of the loop (:func:`mitigation_tables`);
+* :mod:`analysis.self_judging`: which judges rated their own model's generations (from the stored config);
 * :mod:`analysis.judge_audit`: the judge card: validity against human labels (alpha, Spearman, MAE, ROC-AUC,
   best-F1 threshold, reliability curve, the humans' own alpha as the ceiling;
   :mod:`~analysis.judge_audit.validity`), counterfactual target-group swaps, test–retest stability,

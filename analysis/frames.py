@@ -21,7 +21,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["Wide", "as_list", "integer_codes", "jsonable", "require_columns", "str_categorical", "wide_matrix"]
+__all__ = [
+    "Wide",
+    "as_list",
+    "integer_codes",
+    "jsonable",
+    "pairs_in",
+    "require_columns",
+    "str_categorical",
+    "values_as_strings",
+    "wide_matrix",
+]
 
 
 def require_columns(data: pd.DataFrame, columns: Iterable[str | None], what: str = "data") -> None:
@@ -139,6 +149,25 @@ def str_categorical(column: pd.Series) -> pd.Series:
     if not isinstance(column.dtype, pd.CategoricalDtype):
         column = column.astype("category")
     return column.cat.rename_categories([str(c) for c in column.cat.categories])
+
+
+def values_as_strings(column: pd.Series) -> set[str]:
+    """The values of ``column`` as strings (``str`` of each), missing ones left out; from the codes, no string per
+    row (4.5M ratings)."""
+    cat = str_categorical(column)
+    return {cat.cat.categories[c] for c in np.unique(cat.cat.codes.to_numpy()) if c >= 0}
+
+
+def pairs_in(a: pd.Series, b: pd.Series, pairs: set[tuple[str, str]]) -> np.ndarray:
+    """Whether each row's ``(str(a), str(b))`` is one of ``pairs`` (never where either is missing), from the
+    codes of both columns."""
+    cat_a, cat_b = str_categorical(a), str_categorical(b)
+    names_a, names_b = list(cat_a.cat.categories), list(cat_b.cat.categories)
+    hit = np.zeros((len(names_a) + 1, len(names_b) + 1), dtype=bool)  # the last row and column: missing
+    for i, x in enumerate(names_a):
+        for j, y in enumerate(names_b):
+            hit[i, j] = (x, y) in pairs
+    return hit[cat_a.cat.codes.to_numpy(), cat_b.cat.codes.to_numpy()]
 
 
 def integer_codes(column: pd.Series, sort: bool) -> tuple[np.ndarray, np.ndarray | None]:

@@ -7,7 +7,9 @@ and returns a :class:`RunTables` of DataFrames. To keep 1.4 million generations 
 * content keys (64-character hashes) are replaced by SQLite's integer ``rowid`` (``cell_id``,
   ``generation_id``, ``parent_id``), resolved by joins inside SQLite; ask for the keys with ``keys=True``;
 * long text (generation text, messages, rationales) is not read unless ``text=True``;
-* rows are read in chunks and repeated strings (models, personas, raters, outcomes) become ``category`` columns.
+* the cells, generations and ratings are read by :func:`analysis.coded_read.read_coded`, which has SQLite write
+  each column of a chunk as one string of numbers (codes for the strings, exact codes for the scores) instead of
+  one Python object per value; repeated strings (models, personas, raters, outcomes) become ``category`` columns.
 
 :func:`analysis_frame` builds the frame most analyses start from: one row per round-0 generation with its cell's
 columns and one score column per (rater, dimension), ``NaN`` where that rater did not score it, together with
@@ -26,6 +28,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
+from analysis.coded_read import read_coded
 from analysis.frames import integer_codes, str_categorical
 from graphs.tables import AUDIT_DIRNAME, CARD_FILENAME, STORE_FILENAME, connect_readonly
 
@@ -81,7 +84,15 @@ class RunTables:
 
 
 def store_path(run_dir: str | Path) -> Path:
-    """The transcript store of ``run_dir``; raises a one-line error when it is not a tribunal run directory."""
+    """The transcript store of ``run_dir``; raises a one-line error when it is not a tribunal run directory.
+
+    A Parquet run directory (``tribunal run --engine ray``) is read through a local SQLite copy of its committed
+    rows (:func:`analysis.parquet_run.materialize`), so that every reader reads both kinds alike.
+    """
+    from analysis.parquet_run import is_parquet_run, materialize
+
+    if is_parquet_run(run_dir):
+        return materialize(run_dir)
     run_dir = Path(run_dir)
     if not run_dir.exists():
         raise FileNotFoundError(f"run directory not found: {run_dir}")
@@ -129,55 +140,6 @@ def _read(conn: sqlite3.Connection, sql: str, categories: tuple[str, ...] = ()) 
     return pd.concat(parts, ignore_index=True)
 
 
-def _case(expr: str, n_values: int) -> str:
-    if n_values == 0:
-        return "-1"
-    return f"CASE {expr} " + " ".join(f"WHEN ? THEN {i}" for i in range(n_values)) + " ELSE -1 END"
-
-
-def _read_coded(
-    conn: sqlite3.Connection,
-    columns: list[tuple[str, str]],
-    categorical: dict[str, str],
-    from_sql: str,
-    distinct_from: str,
-    integer: tuple[str, ...] = (),
-) -> pd.DataFrame:
-    """Read a query whose string columns come back as small integer codes, then as ``category`` columns.
-
-    The sqlite3 module builds one Python object per value, and strings cost the most. So the distinct values of
-    the ``categorical`` columns (name → SQL expression over ``distinct_from``) are read first, and the main query
-    returns ``CASE`` codes for them and numbers for the ``columns`` (name → SQL expression): every row is then a
-    tuple of numbers, converted to a float array chunk by chunk.
-    """
-    cat_names = list(categorical)
-    values: dict[str, list] = {}
-    if cat_names:
-        exprs = ", ".join(categorical[c] for c in cat_names)
-        combos = conn.execute(f"SELECT DISTINCT {exprs} FROM {distinct_from}").fetchall()
-        for i, c in enumerate(cat_names):
-            values[c] = sorted({row[i] for row in combos if row[i] is not None}, key=str)
-    select = [expr for _, expr in columns] + [_case(categorical[c], len(values[c])) for c in cat_names]
-    params = [v for c in cat_names for v in values[c]]
-    cursor = conn.execute(f"SELECT {', '.join(select)} FROM {from_sql}", params)
-    parts = []
-    while chunk := cursor.fetchmany(_CHUNK):
-        parts.append(np.array(chunk, dtype=float))
-    names = [name for name, _ in columns] + cat_names
-    arr = np.concatenate(parts) if parts else np.empty((0, len(names)))
-    out = {}
-    for i, name in enumerate(names):
-        col = arr[:, i]
-        if name in values:
-            codes = np.nan_to_num(col, nan=-1).astype(np.int64)
-            out[name] = pd.Categorical.from_codes(codes, categories=pd.Index(values[name], dtype=object))
-        elif name in integer and not np.isnan(col).any():
-            out[name] = col.astype(np.int64)
-        else:
-            out[name] = col
-    return pd.DataFrame(out, columns=names)
-
-
 def _attach(frame: pd.DataFrame, conn: sqlite3.Connection, id_col: str, sql: str) -> pd.DataFrame:
     """Add string columns (keys, text) read by ``sql`` (whose first column is the rowid) to ``frame``."""
     extra = _read(conn, sql).rename(columns=lambda c: id_col if c == "rowid" else c)
@@ -208,13 +170,15 @@ def load_run(run_dir: str | Path, *, text: bool = False, keys: bool = False, usa
     path = store_path(run_dir)
     conn = _connect(path)
     try:
-        cells = _read_coded(
+        cells, _ = read_coded(
             conn,
             [("cell_id", "c.rowid"), ("repeat", "c.repeat"), ("is_baseline", "c.is_baseline"), ("seed", "c.seed")],
             {c: f"c.{c}" for c in _CELL_CATEGORIES},
+            ("cells", "c"),
             "cells c",
             "cells c",
             integer=("cell_id", "repeat", "is_baseline", "seed"),
+            split=_CELL_CATEGORIES,
         )
         cells = cells[["cell_id", *_CELL_COLUMNS]]
         if keys:
@@ -225,7 +189,7 @@ def load_run(run_dir: str | Path, *, text: bool = False, keys: bool = False, usa
             ("latency_s", "g.latency_s"),
             ("attempts", "g.attempts"),
         ]
-        generations = _read_coded(
+        generations, _ = read_coded(
             conn,
             [
                 ("generation_id", "g.rowid"),
@@ -240,26 +204,42 @@ def load_run(run_dir: str | Path, *, text: bool = False, keys: bool = False, usa
                 "outcome": "g.outcome",
                 **({"backend": "g.backend", "finish_reason": "g.finish_reason"} if usage else {}),
             },
+            ("generations", "g"),
             "generations g LEFT JOIN cells c ON c.cell_key = g.cell_key "
             "LEFT JOIN generations p ON p.generation_key = g.parent_key",
             "generations g",
             integer=("generation_id", "cell_id", "round", "attempts"),
+            real=("latency_s",),
+            split=("model", "outcome", "backend", "finish_reason"),
         )
         if keys:
             generations = _attach(generations, conn, "generation_id", "SELECT rowid, generation_key FROM generations")
         if text:
             generations = _attach(generations, conn, "generation_id", "SELECT rowid, text FROM generations")
-        # A rater's identity columns are functions of ``rater`` (its full identity): read them once per rater.
-        ratings = _read_coded(
+        # A rater's identity columns are functions of ``rater`` (its full identity): read them once per rater,
+        # with the distinct raters, dimensions and outcomes (one scan).
+        ratings, combos = read_coded(
             conn,
             [("generation_id", "g.rowid"), ("score", "r.score")],
             {"rater": "r.rater", "dimension": "r.dimension", "outcome": "r.outcome"},
-            "ratings r JOIN generations g ON g.generation_key = r.generation_key",
+            ("ratings", "r"),
+            "ratings r CROSS JOIN generations g ON g.generation_key = r.generation_key",  # CROSS: r drives
             "ratings r",
             integer=("generation_id",),
+            real=("score",),
+            carry=("min(r.rowid)",),
         )
-        identity = pd.read_sql_query(
-            f"SELECT rater, {', '.join(_RATER_IDENTITY)} FROM ratings GROUP BY rater", conn
+        first: dict[str, int] = {}  # each rater's first rating
+        for rater, _, _, rowid in combos:
+            if rater is not None:
+                first[rater] = min(rowid, first.get(rater, rowid))
+        marks = ", ".join("?" * len(first))
+        identity = pd.DataFrame.from_records(
+            conn.execute(
+                f"SELECT rater, {', '.join(_RATER_IDENTITY)} FROM ratings WHERE rowid IN ({marks})",
+                list(first.values()),
+            ).fetchall(),  # fmt: skip
+            columns=["rater", *_RATER_IDENTITY],
         ).set_index("rater")
         raters = ratings["rater"].cat.categories
         for col in _RATER_IDENTITY:
@@ -390,8 +370,14 @@ def _cell_frame(tables: RunTables, round_: int | None) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def ratings_long(tables: RunTables, round_: int | None = 0, scored_only: bool = True) -> pd.DataFrame:
-    """Ratings joined with their generation's cell columns (long format, one row per rating)."""
+def ratings_long(
+    tables: RunTables, round_: int | None = 0, scored_only: bool = True, cell_columns: tuple[str, ...] | None = None
+) -> pd.DataFrame:
+    """Ratings joined with their generation's cell columns (long format, one row per rating).
+
+    ``cell_columns`` limits the generation and cell columns joined to those named (all by default): each one
+    is a take of millions of rows at scale.
+    """
     frame = _cell_frame(tables, round_)
     ratings = tables.ratings
     if scored_only:
@@ -400,6 +386,8 @@ def ratings_long(tables: RunTables, round_: int | None = 0, scored_only: bool = 
     keep = pos >= 0
     ratings = ratings[keep].reset_index(drop=True)
     cols = [c for c in frame.columns if c not in ("outcome", "generation_id")]
+    if cell_columns is not None:
+        cols = [c for c in cols if c in cell_columns]
     return pd.concat([ratings, frame[cols].take(pos[keep]).reset_index(drop=True)], axis=1)
 
 

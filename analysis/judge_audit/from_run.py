@@ -31,13 +31,14 @@ turns them into the card.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from analysis.frames import str_categorical
-from analysis.io import RunTables, ratings_long
+from analysis.io import RunTables
 from analysis.judge_audit.framing import framing_sensitivity
 from analysis.judge_audit.self_preference import self_preference
 from analysis.judge_audit.validity import paired_alpha
@@ -65,63 +66,61 @@ def run_card_rows(
         ``framing_*``, with ``notes``; in the panel's order (raters the config does not list last, by name). No
         round-0 rating: no rows.
     """
-    long = ratings_long(tables, round_=0, scored_only=False)
-    if long.empty:
+    r = _Round0.of(tables)
+    if r is None:
         return []
-    # only what the card reads: every row is taken several times below (4.5M rows in a seed-sized run)
-    long = long[[c for c in ("generation_id", "score", *_TEXT_COLUMNS) if c in long.columns]]
-    long = long.assign(**{c: _strings(long[c]) for c in _TEXT_COLUMNS if c in long.columns})
-    gens = tables.generations[tables.generations["round"] == 0]
-    generator_of = pd.Series(_strings(gens["model"]).to_numpy(), index=gens["generation_id"].to_numpy())
-    long["generator"] = generator_of.reindex(long["generation_id"].to_numpy()).to_numpy()
-    generator_models = set(generator_of.dropna())
-    # generation ids are store rowids: compact integers, so sets of them are boolean masks
-    size = int(max(gens["generation_id"].max(), long["generation_id"].max())) + 1 if len(gens) else 1
-    ok_generations = np.zeros(size, dtype=bool)
-    ok_generations[gens.loc[(_strings(gens["outcome"]) == "ok").to_numpy(), "generation_id"].to_numpy()] = True
-    long["scored"] = long["score"].notna() & (long["outcome"] == "scored")
-    unframed = long[long["framing_attribute"].isna() & long["scored"]]
-    unframed_by_dimension = dict(tuple(unframed.groupby("dimension", sort=False)))
-
+    generator_models = set(r.generators)
     config = tables.config
-    specs = {str(r.get("name")): r for r in ((config or {}).get("panel") or {}).get("raters") or []}
+    specs = {str(s.get("name")): s for s in ((config or {}).get("panel") or {}).get("raters") or []}
     panel_order = {name: i for i, name in enumerate(specs)}
-    positions = long.groupby(["rater_name", "dimension"], sort=False).indices
-    keys = sorted(positions, key=lambda k: (panel_order.get(k[0], len(specs)), k[0], k[1]))
-    framing = _framing_figures(long, n_permutations, seed)
-
+    names, dims = r.names["rater_name"], r.names["dimension"]
+    name_code, dim_code = r.codes["rater_name"], r.codes["dimension"]
+    valid = (name_code >= 0) & (dim_code >= 0)
+    pair = np.where(valid, name_code * len(dims) + dim_code, -1)
+    used = np.unique(pair[valid])
+    keys = sorted(
+        ((names[u // len(dims)], dims[u % len(dims)], int(u)) for u in used),
+        key=lambda k: (panel_order.get(k[0], len(specs)), k[0], k[1]),
+    )
+    framed_rows = r.framed & r.scored
+    framing = _framing_figures(r.frame(np.flatnonzero(framed_rows)), n_permutations, seed)
+    unframed = ~r.framed & r.scored
     rows = []
-    for name, dimension in keys:
-        part = long.iloc[positions[(name, dimension)]]
+    for name, dimension, code in keys:
+        part = np.flatnonzero(pair == code)  # this rater's rows, in the store's order
         spec = specs.get(name, {})
         notes: list[str] = []
         if config is None:
             notes.append("the run stores no config: kind from the rater's identity, no self-preference")
-        outcomes = {str(k): int(v) for k, v in part["outcome"].value_counts(sort=False).sort_index().items() if v}
+        out_names = r.names["outcome"]
+        counts = np.bincount(r.codes["outcome"][part][r.codes["outcome"][part] >= 0], minlength=len(out_names))
+        outcomes = {
+            str(out_names[k]): int(counts[k]) for k in sorted(np.flatnonzero(counts), key=lambda k: out_names[k])
+        }
         # generations it has not rated yet (a `tribunal rate` to come, or a rater that rates a subset) are not its
         # failures: they are shown beside the card, never counted against its coverage
-        rated = np.zeros(size, dtype=bool)
-        rated[part["generation_id"].to_numpy()] = True
-        not_rated = int((ok_generations & ~rated).sum())
+        rated = np.zeros(len(r.ok), dtype=bool)
+        rated[r.pos[part]] = True
         n = len(part)
+        mine = part[r.scored[part]]
         row: dict[str, Any] = {
             "rater": name,
-            "kind": spec.get("kind") or _kind_of(part["rater"].iloc[0]),
-            "model": _model_of(part, spec),
+            "kind": spec.get("kind") or _kind_of(r.value("rater", part[0])),
+            "model": _model_of(r.values("rater_model", part), spec),
             "dimension": dimension,
             "source": "run",
             "n": n,
-            "coverage": float(part["scored"].sum() / n) if n else np.nan,
+            "coverage": float(len(mine) / n) if n else np.nan,
             "outcomes": outcomes,
-            "n_not_rated": not_rated,
+            "n_not_rated": int((r.ok & ~rated).sum()),
         }
-        others = unframed_by_dimension.get(dimension, unframed.iloc[:0])
-        others = others[others["rater_name"] != name]
-        row.update(_alpha_vs_panel(part[part["scored"]], others, notes))
+        # the other unframed raters of the dimension, in the store's order
+        others = np.flatnonzero(unframed & (dim_code == dim_code[part[0]]) & (name_code != name_code[part[0]]))
+        row.update(_alpha_vs_panel(r, mine, others, notes))
         own_model = spec.get("model")
         if isinstance(own_model, str) and own_model in generator_models:
-            row.update(_self_preference(part[part["scored"]], others, name, own_model, n_boot, seed, notes))
-        if part["framing_attribute"].notna().any():
+            row.update(_self_preference(r, mine, others, name, own_model, n_boot, seed, notes))
+        if r.framed[part].any():
             figures = framing.get((name, dimension))
             if figures is not None:
                 row.update({k: v for k, v in figures.items() if k != "note"})
@@ -132,15 +131,96 @@ def run_card_rows(
     return rows
 
 
-def _strings(column: pd.Series) -> pd.Series:
-    """A column as Python strings (``None`` where missing), for grouping and comparing categoricals."""
-    cat = str_categorical(column)  # codes to names: one conversion per category, not per row
-    names = np.asarray(cat.cat.categories.astype(str), dtype=object)
-    codes = cat.cat.codes.to_numpy()
-    if not len(names):  # every value missing
-        return pd.Series([None] * len(column), index=column.index, dtype=object)
-    values = np.where(codes >= 0, names[np.maximum(codes, 0)], None)
-    return pd.Series(values, index=column.index, dtype=object)
+@dataclass
+class _Round0:
+    """The ratings of round-0 generations as integer codes per text column (no per-row Python strings).
+
+    ``codes[c]`` indexes ``names[c]`` (``-1``: missing); ``pos`` is each rating's row among the round-0
+    generations, ``ok`` which of those have a text (outcome ``ok``), ``generator`` the model of each rating's
+    generation (a code into ``generator_names``; ``generators``: the models that wrote round-0 texts). Rows keep
+    the store's order, so sums and means taken over them add in the same order as over the rows of a DataFrame.
+    """
+
+    generation_id: np.ndarray
+    score: np.ndarray
+    scored: np.ndarray
+    framed: np.ndarray
+    codes: dict[str, np.ndarray]
+    names: dict[str, np.ndarray]
+    pos: np.ndarray
+    ok: np.ndarray
+    generator: np.ndarray
+    generator_names: np.ndarray
+    generators: np.ndarray
+    size: int
+
+    @classmethod
+    def of(cls, tables: RunTables) -> _Round0 | None:
+        ratings, gens = tables.ratings, tables.generations
+        gens = gens[(gens["round"] == 0).to_numpy()]
+        if ratings.empty or gens.empty:
+            return None
+        pos = pd.Index(gens["generation_id"]).get_indexer(ratings["generation_id"])
+        keep = np.flatnonzero(pos >= 0)
+        if not len(keep):
+            return None
+        codes, names = {}, {}
+        for c in _TEXT_COLUMNS:
+            if c in ratings.columns:
+                codes[c], names[c] = _codes(ratings[c])
+                codes[c] = codes[c][keep]
+            else:
+                codes[c], names[c] = np.full(len(keep), -1), np.array([], dtype=object)
+        score = ratings["score"].to_numpy(dtype=float)[keep]
+        scored_code = np.flatnonzero(names["outcome"] == "scored")
+        scored = ~np.isnan(score) & np.isin(codes["outcome"], scored_code)
+        model_code, generators = _codes(gens["model"])
+        outcome_code, outcomes = _codes(gens["outcome"])
+        ok = np.isin(outcome_code, np.flatnonzero(outcomes == "ok"))
+        pos = pos[keep]
+        gid = ratings["generation_id"].to_numpy()[keep]
+        used = np.unique(model_code[model_code >= 0])
+        return cls(
+            generation_id=gid,
+            score=score,
+            scored=scored,
+            framed=codes["framing_attribute"] >= 0,
+            codes=codes,
+            names=names,
+            pos=pos,
+            ok=ok,
+            generator=model_code[pos],
+            generator_names=generators,
+            generators=generators[used],
+            size=int(gens["generation_id"].max()) + 1,
+        )
+
+    def value(self, column: str, row: int) -> str | None:
+        code = self.codes[column][row]
+        return self.names[column][code] if code >= 0 else None
+
+    def values(self, column: str, rows: np.ndarray) -> np.ndarray:
+        """The column's strings at ``rows`` (``None`` where missing), as an object array."""
+        return _decode(self.codes[column][rows], self.names[column])
+
+    def frame(self, rows: np.ndarray, columns: tuple[str, ...] = _TEXT_COLUMNS) -> pd.DataFrame:
+        """``generation_id, score, generator`` and the text columns of ``rows`` as a DataFrame of strings."""
+        data: dict[str, Any] = {"generation_id": self.generation_id[rows], "score": self.score[rows]}
+        data.update({c: pd.Series(self.values(c, rows), dtype=object) for c in columns})
+        data["generator"] = pd.Series(_decode(self.generator[rows], self.generator_names), dtype=object)
+        return pd.DataFrame(data)
+
+
+def _codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes of a column and its categories as Python strings (one conversion per category)."""
+    cat = str_categorical(column)
+    return cat.cat.codes.to_numpy().astype(np.int64), np.asarray(cat.cat.categories.astype(str), dtype=object)
+
+
+def _decode(codes: np.ndarray, names: np.ndarray) -> np.ndarray:
+    if not len(names):
+        return np.full(len(codes), None, dtype=object)
+    return np.where(codes >= 0, names[np.maximum(codes, 0)], None)
 
 
 def _kind_of(identity: Any) -> str | None:
@@ -149,8 +229,8 @@ def _kind_of(identity: Any) -> str | None:
     return parts[1] if len(parts) > 1 else None
 
 
-def _model_of(part: pd.DataFrame, spec: dict[str, Any]) -> str | None:
-    models = sorted(set(part["rater_model"].dropna()))
+def _model_of(rater_models: np.ndarray, spec: dict[str, Any]) -> str | None:
+    models = sorted({m for m in rater_models if m is not None})
     if models:
         return ", ".join(models)
     return spec.get("model") if isinstance(spec.get("model"), str) else None
@@ -164,19 +244,26 @@ def _means(ids: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
         return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
-def _alpha_vs_panel(mine: pd.DataFrame, others: pd.DataFrame, notes: list[str]) -> dict[str, Any]:
-    """Interval alpha of the rater against the mean of the other unframed raters, over generations both scored."""
+def _alpha_vs_panel(r: _Round0, mine: np.ndarray, others: np.ndarray, notes: list[str]) -> dict[str, Any]:
+    """Interval alpha of the rater (its scored rows ``mine``) against the mean of the other unframed raters
+    (their scored rows ``others``), over the generations both scored."""
     out: dict[str, Any] = {"alpha_vs_panel": np.nan, "alpha_vs_panel_n": 0}
-    if others.empty:
+    if not len(others):
         notes.append("alpha_vs_panel: no other unframed rater scores this dimension")
         return out
     # per-generation means by bincount over the compact generation ids (a groupby costs seconds at 1.4M rows)
-    size = int(max(mine["generation_id"].max(), others["generation_id"].max())) + 1
-    own = _means(mine["generation_id"].to_numpy(), mine["score"].to_numpy(dtype=float), size)
-    per_rater = [
-        _means(part["generation_id"].to_numpy(), part["score"].to_numpy(dtype=float), size)
-        for _, part in others.groupby("rater_name", sort=False)
-    ]
+    gid, score, size = r.generation_id, r.score, r.size
+    own = _means(gid[mine], score[mine], size)
+    name_code = r.codes["rater_name"][others]
+    _, first = np.unique(name_code, return_index=True)
+    per_rater = []
+    for code in name_code[np.sort(first)]:  # the raters in the order they first appear
+        if code >= 0:
+            rows = others[name_code == code]
+            per_rater.append(_means(gid[rows], score[rows], size))
+    if not per_rater:
+        notes.append("alpha_vs_panel: no other unframed rater scores this dimension")
+        return out
     stacked = np.vstack(per_rater)
     present = ~np.isnan(stacked)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -195,9 +282,17 @@ def _alpha_vs_panel(mine: pd.DataFrame, others: pd.DataFrame, notes: list[str]) 
 
 
 def _self_preference(
-    mine: pd.DataFrame, others: pd.DataFrame, name: str, own_model: str, n_boot: int, seed: int, notes: list[str]
+    r: _Round0,
+    mine: np.ndarray,
+    others: np.ndarray,
+    name: str,
+    own_model: str,
+    n_boot: int,
+    seed: int,
+    notes: list[str],
 ) -> dict[str, Any]:
-    data = pd.concat([mine.assign(rater_name=name), others], ignore_index=True)
+    columns = ("rater_name",)
+    data = pd.concat([r.frame(mine, columns).assign(rater_name=name), r.frame(others, columns)], ignore_index=True)
     res = self_preference(
         data,
         name,
@@ -218,9 +313,9 @@ def _self_preference(
     }
 
 
-def _framing_figures(long: pd.DataFrame, n_permutations: int, seed: int) -> dict[tuple[str, str], dict[str, Any]]:
-    """``framing_*`` of every framed rater, computed per framed judge ``(rater_model, rubric, dimension)``."""
-    framed = long[long["framing_attribute"].notna() & long["scored"]]
+def _framing_figures(framed: pd.DataFrame, n_permutations: int, seed: int) -> dict[tuple[str, str], dict[str, Any]]:
+    """``framing_*`` of every framed rater (``framed``: its scored ratings), computed per framed judge
+    ``(rater_model, rubric, dimension)``."""
     if framed.empty:
         return {}
     judge = framed["rater_model"].where(framed["rater_model"].notna(), framed["rater_name"])
