@@ -44,6 +44,14 @@ The ``ALL`` row averages over attributes the observed values and, permutation by
 (attributes without repeats enter the DS null at their observed DS); the p-values are not adjusted for the several
 attributes and raters.
 
+How precise a DS is (:func:`ds_confidence_interval`)
+----------------------------------------------------
+DS is a mean over items of per-item spreads, so its sampling error comes from which items were drawn: a
+percentile bootstrap over items (Efron & Tibshirani 1993 [4]) resamples the items with replacement, ``n_boot``
+times, and recomputes each attribute's mean spread and their mean (``ALL``) on the same draw of items. It is an
+interval for DS over items like these, not a test: the null above says whether the framing matters at all. With
+fewer than two items there is no interval (``NaN`` with a note).
+
 Group fairness against gold labels (Hardt, Price & Srebro 2016 [3]; fairlearn's definitions)
 ---------------------------------------------------------------------------------------------
 With binary predictions :math:`\hat y` (scores :math:`\ge` ``threshold``), gold labels :math:`y` and groups
@@ -75,10 +83,12 @@ References
 2. Phipson, B., & Smyth, G. K. (2010). Permutation p-values should never be zero: calculating exact p-values when
    permutations are randomly drawn. *Statistical Applications in Genetics and Molecular Biology*, 9(1), 39.
 3. Hardt, M., Price, E., & Srebro, N. (2016). Equality of opportunity in supervised learning. *NeurIPS 29*.
+4. Efron, B., & Tibshirani, R. J. (1993). *An Introduction to the Bootstrap*. Chapman & Hall.
 """
 
 from __future__ import annotations
 
+import warnings
 import zlib
 from collections.abc import Sequence
 
@@ -90,6 +100,7 @@ from analysis.frames import as_list, require_columns
 __all__ = [
     "demographic_parity_difference",
     "demographic_sensitivity",
+    "ds_confidence_interval",
     "equalized_odds_difference",
 ]
 
@@ -181,6 +192,63 @@ def demographic_sensitivity(
     out = pd.concat([out, pd.DataFrame(overall, columns=DS_COLUMNS)], ignore_index=True)
     for col in ("n_items", "n_repeat_cells"):
         out[col] = out[col].astype(np.int64)
+    return out.sort_values(["rater", "attribute"], kind="stable", ignore_index=True)
+
+
+def ds_confidence_interval(
+    data: pd.DataFrame,
+    item: str,
+    score: str,
+    attribute: str = "framing_attribute",
+    value: str = "framing_value",
+    rater: str | None = "rater_name",
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """A percentile bootstrap interval over items for each DS of :func:`demographic_sensitivity` (same arguments).
+
+    Returns:
+        ``rater, attribute, ds, ds_ci_low, ds_ci_high, n_items, note``, one row per row of
+        :func:`demographic_sensitivity` (``ALL`` included: the attributes' mean on each draw of items).
+    """
+    require_columns(data, [item, score, attribute, value, rater])
+    keep = (data[score].notna() & data[attribute].notna() & data[value].notna() & data[item].notna()).to_numpy()
+    frame = pd.DataFrame(
+        {
+            "r": data.loc[keep, rater].astype(str).to_numpy() if rater is not None else "rater",
+            "a": data.loc[keep, attribute].astype(str).to_numpy(),
+            "i": data.loc[keep, item].astype(str).to_numpy(),
+            "v": data.loc[keep, value].astype(str).to_numpy(),
+            "y": pd.to_numeric(data.loc[keep, score], errors="raise").to_numpy(float),
+        }
+    )
+    means = frame.groupby(["r", "a", "i", "v"], sort=True)["y"].mean()
+    spread = means.groupby(level=["r", "a", "i"]).agg(lambda m: m.max() - m.min() if len(m) >= 2 else np.nan)
+    rows, tail = [], (1 - level) / 2
+    for r, part in spread.dropna().groupby(level="r", sort=True):
+        table = part.droplevel("r").unstack("a")  # items × attributes, NaN where an item lacks two values
+        values = table.to_numpy(float)
+        rng = np.random.default_rng([int(seed), zlib.crc32(str(r).encode())])
+        draws = rng.integers(0, len(values), size=(int(n_boot), len(values))) if len(values) >= 2 else None
+        columns = [(a, values[:, j]) for j, a in enumerate(table.columns)]
+        for a, col in [*columns, (ALL_ATTRIBUTES, None)]:
+            observed = np.nanmean(values, axis=0) if col is None else None
+            ds = float(np.mean(observed)) if col is None else float(np.nanmean(col))
+            n_items = int(np.isfinite(values).any(axis=1).sum()) if col is None else int(np.isfinite(col).sum())
+            low = high = np.nan
+            note = "fewer than two items: no bootstrap interval" if n_items < 2 else ""
+            if draws is not None and n_items >= 2:
+                with np.errstate(all="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    per_attr = np.nanmean(values[draws], axis=1)  # (n_boot, attributes)
+                    boot = np.mean(per_attr, axis=1) if col is None else per_attr[:, list(table.columns).index(a)]
+                boot = boot[np.isfinite(boot)]
+                if len(boot):
+                    low, high = (float(q) for q in np.quantile(boot, [tail, 1 - tail]))
+            rows.append({"rater": r, "attribute": a, "ds": ds, "ds_ci_low": low, "ds_ci_high": high,
+                         "n_items": n_items, "note": note})  # fmt: skip
+    out = pd.DataFrame(rows, columns=["rater", "attribute", "ds", "ds_ci_low", "ds_ci_high", "n_items", "note"])
     return out.sort_values(["rater", "attribute"], kind="stable", ignore_index=True)
 
 

@@ -24,11 +24,15 @@ class PromptSource(Strict):
 
     ``kind: beavertails`` reads the dataset with :func:`graphs.datasets.load_beavertails` (``path`` optional: the
     Hugging Face cache when omitted). ``kind: file`` reads a JSONL, JSON, CSV, TSV or Parquet file of prompts.
+    ``kind: dices`` reads DICES-350 and/or DICES-990 (:func:`graphs.datasets.load_dices`; ``split`` ``350`` or
+    ``990`` picks one set of a folder): one sample per (conversation, rater demographic profile), the profile
+    (gender, race, age group, education, locale as DICES records them) and the humans' ratings kept on the row
+    (:mod:`graphs.stage1.dices`); ``text_column``, ``id_column`` and ``metadata_columns`` do not apply.
     """
 
-    kind: Literal["beavertails", "file"]
+    kind: Literal["beavertails", "file", "dices"]
     path: Path | None = Field(None, description="relative paths are read from the config file's folder")
-    split: str | None = Field(None, description="BeaverTails split (30k_test, 330k_train, ...)")
+    split: str | None = Field(None, description="BeaverTails split (30k_test, 330k_train, ...); DICES: 350 or 990")
     text_column: str = Field("prompt", min_length=1)
     id_column: str | None = Field(None, description="stable prompt ids; a hash of the text when omitted")
     language_column: str | None = Field(None, description="per-prompt language codes; else `language`")
@@ -38,7 +42,7 @@ class PromptSource(Strict):
         description="columns kept with each prompt (demographic metadata); default: every other column of a "
         "file, none of BeaverTails",
     )
-    limit: int | None = Field(None, ge=1, description="only the first N distinct prompts")
+    limit: int | None = Field(None, ge=1, description="only the first N distinct prompts (DICES: conversations)")
 
     @model_validator(mode="after")
     def _file_needs_path(self) -> PromptSource:
@@ -92,7 +96,38 @@ class ExpansionConfig(Strict):
 
 
 class DedupConfig(Strict):
+    """Near-duplicate removal: within one demographic profile only (samples of another profile never merge)."""
+
     max_hamming: int = Field(DEFAULT_MAX_DISTANCE, ge=0, le=64, description="τ: drop prompts this close or closer")
+
+
+class SweepConfig(Strict):
+    """The balanced-thresholds sweep: which samples the benchmark would hold at each (δ, τ) pair.
+
+    Stage I writes ``sweep.csv`` (every pair's samples and their domains at δ) and ``sweep_counts.csv`` (samples
+    per domain and pair) from the same classifications and fingerprints, without new model calls; the report's
+    ``headline_threshold_sweep`` adds ICC and DS (with its null) per pair from the ratings. Expansion is not
+    redone per pair: generated prompts enter a pair when their target domain holds at its δ.
+    """
+
+    thresholds: list[float] = Field(
+        default_factory=lambda: [0.3, 0.4, 0.5, 0.6, 0.7], min_length=1, description="δ values"
+    )
+    max_hamming: list[int] = Field(default_factory=lambda: [3, 6, 10, 13, 16], min_length=1, description="τ values")
+
+    @field_validator("thresholds")
+    @classmethod
+    def _deltas(cls, value: list[float]) -> list[float]:
+        if any(not 0 < v <= 1 for v in value):
+            raise ValueError("each δ must be in (0, 1]")
+        return sorted(set(value))
+
+    @field_validator("max_hamming")
+    @classmethod
+    def _taus(cls, value: list[int]) -> list[int]:
+        if any(not 0 <= v <= 64 for v in value):
+            raise ValueError("each τ must be between 0 and 64")
+        return sorted(set(value))
 
 
 class Stage1RunConfig(Strict):
@@ -107,9 +142,15 @@ class Stage1Section(Strict):
     """The ``stage1`` section of a study config: stage I settings that share the study's models and seed."""
 
     prompts: PromptSource
+    extra_prompts: list[PromptSource] = Field(
+        default_factory=list,
+        description="further sources (BeaverTails, a file), read after `prompts`; with a profile source (DICES) "
+        "each of their prompts is a sample under every demographic profile of `prompts`",
+    )
     classifier: ClassifierConfig
     expansion: ExpansionConfig | None = None
     dedup: DedupConfig = DedupConfig()
+    sweep: SweepConfig | None = None
     chunk_size: int = Field(32, ge=1, le=100_000, description="prompts per classifier batch")
     concurrency: int = Field(4, ge=1, le=4096, description="classifier batches in flight")
     keep_unflagged: bool = Field(False, description="keep prompts classified into no domain (domains: [])")
@@ -123,9 +164,15 @@ class Stage1Config(Strict):
     seed: int = Field(0, ge=0, lt=2**31)
     models: list[ModelSpec] = Field(default_factory=list)
     prompts: PromptSource
+    extra_prompts: list[PromptSource] = Field(
+        default_factory=list,
+        description="further sources (BeaverTails, a file), read after `prompts`; with a profile source (DICES) "
+        "each of their prompts is a sample under every demographic profile of `prompts`",
+    )
     classifier: ClassifierConfig
     expansion: ExpansionConfig | None = None
     dedup: DedupConfig = DedupConfig()
+    sweep: SweepConfig | None = None
     run: Stage1RunConfig = Stage1RunConfig()
 
     _unique_model_names = field_validator("models")(lambda value: check_unique_names(value, "model"))
@@ -140,4 +187,5 @@ __all__ = [
     "Stage1Config",
     "Stage1RunConfig",
     "Stage1Section",
+    "SweepConfig",
 ]

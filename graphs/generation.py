@@ -2,7 +2,8 @@
 
 ``generate`` sends a chunk's requests to their models' backends, the cells of different models concurrently,
 and puts the replies with text in ``pending`` for ``judge``; failures and filtered replies are kept as typed
-results and never judged.
+results and never judged. A cell with a given text (``grid.prompts`` with ``rate: prompt``) calls no model: its
+text is its result, with ``finish_reason`` ``given`` and 0 attempts.
 """
 
 from __future__ import annotations
@@ -32,12 +33,15 @@ def build_generate(backends: Mapping[str, Backend]) -> Any:
     async def generate(state: ExperimentState) -> ExperimentState:
         cells, requests = state["cells"], state["requests"]
         by_model: dict[str, list[int]] = {}
+        results: list[Completion | CallFailure | None] = [None] * len(cells)
         for index, cell in enumerate(cells):
+            if cell.given is not None:  # a given text is recorded as what it is: no call, no tokens, 0 attempts
+                results[index] = Completion(text=cell.given, finish_reason="given", attempts=0)
+                continue
             by_model.setdefault(cell.model, []).append(index)
         replies = await asyncio.gather(
             *(backends[model].generate([requests[i] for i in indices]) for model, indices in by_model.items())
         )
-        results: list[Completion | CallFailure | None] = [None] * len(cells)
         for indices, outputs in zip(by_model.values(), replies, strict=True):
             if len(outputs) != len(indices):
                 raise RuntimeError(f"backend returned {len(outputs)} results for {len(indices)} requests")

@@ -9,7 +9,9 @@ benchmark) asks each prompt instead of every target under every template: model 
 each prompt in its own language. Such cells reuse the target and template columns: ``target_id`` is the prompt
 id, ``target_category`` its category (the probe's moral foundation, the PTP prompt's toxicity band, the
 benchmark prompt's most probable harm domain, or a file's category column), ``template_id`` the source kind
-and ``template_style`` ``generic``.
+and ``template_style`` ``generic``. With ``rate: prompt`` no model answers: each prompt (× repeat) is one cell
+whose given text the panel rates (model ``given``, no persona; the prompt's demographic profile rides on the cell
+for ``framing: profile`` judges).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from agents.types import Message, Sampling
 from configs.loader import Experiment
 from configs.schema import DatasetPrompts, ModelSpec, Persona, stage1_dir
 from graphs.datasets import DatasetError, load_ptp, read_prompt_table
-from graphs.records import BASELINE_ID, Cell, cell_key
+from graphs.records import BASELINE_ID, GIVEN_MODEL, Cell, cell_key
 
 
 def sampling_of(experiment: Experiment) -> Sampling:
@@ -47,6 +49,7 @@ class GridPrompt(BaseModel):
     language: str
     text: str
     source: str
+    profile: dict[str, str] | None = None
 
 
 def _questions(
@@ -54,15 +57,16 @@ def _questions(
 ) -> Iterator[tuple[str, str, str, str, str, tuple[Message, ...]]]:
     """(target id, target category, template id, template style, language, messages) for one persona; ``prompts``
     are asked when the grid has ``grid.prompts``, else every target under every template."""
+    mode = experiment.config.grid.persona_prompt
     if experiment.config.grid.prompts is None:
         for target in experiment.targets:
             for template in experiment.templates:
                 for language in experiment.config.grid.languages:
-                    messages = render_messages(persona, target, template, language)
+                    messages = render_messages(persona, target, template, language, mode)
                     yield target.id, target.category, template.id, template.style, language, messages
         return
     for prompt in prompts:
-        messages = persona_chat(persona, prompt.text, prompt.language)
+        messages = persona_chat(persona, prompt.text, prompt.language, mode)
         yield prompt.id, prompt.category, prompt.source, "generic", prompt.language, messages
 
 
@@ -85,6 +89,9 @@ def expand_grid(experiment: Experiment, prompts: Sequence[GridPrompt] | None = N
     if config.grid.prompts is not None and prompts is None:
         prompts = load_grid_prompts(experiment)
     prompts = prompts or ()
+    if rates_given_text(experiment):
+        yield from _given_cells(experiment, prompts)
+        return
     for model in generator_models(experiment):
         for persona in personas:
             for target_id, target_category, template_id, style, language, messages in _questions(
@@ -99,6 +106,8 @@ def expand_grid(experiment: Experiment, prompts: Sequence[GridPrompt] | None = N
                         "repeat": repeat,
                         "seed": config.seed,
                     }
+                    if config.grid.persona_prompt != "style":  # keys of style-prompt grids stay as they were
+                        identity["persona_prompt"] = config.grid.persona_prompt
                     key = cell_key(identity)
                     yield Cell(
                         key=key,
@@ -117,6 +126,48 @@ def expand_grid(experiment: Experiment, prompts: Sequence[GridPrompt] | None = N
                         seed=int(key[:8], 16) % (2**31),
                         messages=messages,
                     )
+
+
+def rates_given_text(experiment: Experiment) -> bool:
+    """Whether the grid's prompts are rated as given (``rate: prompt``): no model answers them."""
+    spec = experiment.config.grid.prompts
+    return getattr(spec, "rate", "reply") == "prompt"
+
+
+def _given_cells(experiment: Experiment, prompts: Sequence[GridPrompt]) -> Iterator[Cell]:
+    """One cell per prompt and repeat whose text is the prompt itself (model :data:`GIVEN_MODEL`, no persona):
+    what the panel rates, with the prompt's demographic profile for ``framing: profile`` judges."""
+    config = experiment.config
+    for prompt in prompts:
+        for repeat in range(config.grid.repeats):
+            identity = {
+                "given": prompt.text,
+                "prompt": prompt.id,
+                "profile": prompt.profile,
+                "language": prompt.language,
+                "repeat": repeat,
+                "seed": config.seed,
+            }
+            key = cell_key(identity)
+            yield Cell(
+                key=key,
+                model=GIVEN_MODEL,
+                persona_id=BASELINE_ID,
+                persona_kind=BASELINE_ID,
+                persona_category=BASELINE_ID,
+                persona_gender="unspecified",
+                target_id=prompt.id,
+                target_category=prompt.category,
+                template_id=prompt.source,
+                template_style="generic",
+                language=prompt.language,
+                repeat=repeat,
+                is_baseline=True,
+                seed=int(key[:8], 16) % (2**31),
+                messages=(),
+                given=prompt.text,
+                profile=prompt.profile,
+            )
 
 
 def grid_cells(
@@ -143,19 +194,20 @@ def load_grid_prompts(experiment: Experiment, run_dir: str | Path | None = None)
     languages = config.grid.languages
     if spec is None:
         return []
-    if spec.kind == "moral_probes":
-        catalog = experiment.probes
-        assert catalog is not None, "load_experiment loads the probe catalog"
+    if spec.kind == "moral_probes":  # moral-foundation probes, then Schwartz value items (category: the value)
+        catalogs = [c for c in (experiment.probes, experiment.values) if c is not None]
+        assert catalogs, "load_experiment loads the probe catalogs"
         return [
-            GridPrompt(id=p.id, category=p.foundation, language=lang, text=catalog.render(p, lang), source=spec.kind)
+            GridPrompt(id=p.id, category=p.dimension, language=lang, text=c.render(p, lang), source=spec.kind)
             for lang in languages
-            for p in catalog.probes
+            for c in catalogs
+            for p in c.items
         ]
     if spec.kind == "ptp":
         path = experiment.resolve(spec.path) if spec.path else None
         frame = load_ptp(path, languages=languages, split=spec.split)
         rows = [
-            (str(r.prompt_id), _toxicity_band(r.toxicity), str(r.language), str(r.prompt))
+            (str(r.prompt_id), _toxicity_band(r.toxicity), str(r.language), str(r.prompt), None)
             for r in frame.itertuples(index=False)
         ]
         where = str(path or "the Hugging Face cache")
@@ -180,7 +232,7 @@ def _toxicity_band(value: Any) -> str:
     return "toxicity_low" if value < 0.25 else "toxicity_medium" if value < 0.5 else "toxicity_high"
 
 
-def _file_rows(file: Path, spec: DatasetPrompts) -> list[tuple[str, str, str, str]]:
+def _file_rows(file: Path, spec: DatasetPrompts) -> list[tuple[str, str, str, str, dict[str, str] | None]]:
     frame = read_prompt_table(file)
     if spec.kind == "stage1":
         columns = {"id": "id", "text": "prompt", "language": "language", "category": None}
@@ -206,7 +258,9 @@ def _file_rows(file: Path, spec: DatasetPrompts) -> list[tuple[str, str, str, st
             category = str(record[columns["category"]])
         else:
             category = "prompt"
-        rows.append((str(prompt_id), category, str(language).strip().lower(), str(text)))
+        profile = record.get("profile") if spec.kind == "stage1" else None
+        profile = {str(k): str(v) for k, v in profile.items()} if isinstance(profile, dict) and profile else None
+        rows.append((str(prompt_id), category, str(language).strip().lower(), str(text), profile))
     return rows
 
 
@@ -222,9 +276,13 @@ def _top_domain(record: dict[str, Any]) -> str:
 
 
 def _draw(
-    rows: list[tuple[str, str, str, str]], spec: DatasetPrompts, languages: list[str], seed: int, where: str
+    rows: list[tuple[str, str, str, str, dict[str, str] | None]],
+    spec: DatasetPrompts,
+    languages: list[str],
+    seed: int,
+    where: str,
 ) -> list[GridPrompt]:
-    by_language: dict[str, list[tuple[str, str, str, str]]] = {lang: [] for lang in languages}
+    by_language: dict[str, list[tuple[str, str, str, str, dict[str, str] | None]]] = {lang: [] for lang in languages}
     seen: set[tuple[str, str]] = set()
     for row in rows:
         if row[2] in by_language and (row[0], row[2]) not in seen:
@@ -238,7 +296,7 @@ def _draw(
         found.sort(key=lambda r: r[0])
         if spec.per_language is not None and len(found) > spec.per_language:
             found = random.Random(f"{seed}:{lang}").sample(found, spec.per_language)
-        for prompt_id, category, language, text in found:
+        for prompt_id, category, language, text, profile in found:
             prompts.append(
                 GridPrompt(
                     id=prompt_id,
@@ -246,6 +304,7 @@ def _draw(
                     language=language,
                     text=_instructed(spec, language, text),
                     source=spec.kind,
+                    profile=profile,
                 )
             )
     return prompts
@@ -270,6 +329,8 @@ def generator_models(experiment: Experiment) -> list[ModelSpec]:
 def cells_per_question(experiment: Experiment) -> int:
     """Cells per question (a target × template × language, or a prompt): models × (personas + baseline) × repeats."""
     config = experiment.config
+    if rates_given_text(experiment):
+        return config.grid.repeats
     personas = len(experiment.personas) + (1 if config.grid.baseline else 0)
     return len(generator_models(experiment)) * personas * config.grid.repeats
 
@@ -289,6 +350,8 @@ def describe_grid(experiment: Experiment) -> str:
     a prompt-source grid read at run time is counted per prompt."""
     config = experiment.config
     personas = f"{len(experiment.personas)} persona(s){' + baseline' if config.grid.baseline else ''}"
+    if config.grid.persona_prompt != "style":
+        personas += f" ({config.grid.persona_prompt} persona prompt)"
     source = config.grid.prompts
     repeats = f"{config.grid.repeats} repeat(s)"
     if source is None:
@@ -297,13 +360,16 @@ def describe_grid(experiment: Experiment) -> str:
             f"{len(config.grid.languages)} language(s), {repeats} → {count_cells(experiment)} cells"
         )
     elif source.kind == "moral_probes":
-        assert experiment.probes is not None, "load_experiment loads the probe catalog"
+        asked = [f"{len(experiment.probes.probes)} moral probe(s)"] if experiment.probes else []
+        asked += [f"{len(experiment.values.items)} Schwartz value item(s)"] if experiment.values else []
         shape = (
-            f"{len(experiment.probes.probes)} moral probe(s) × {len(config.grid.languages)} language(s), "
+            f"{' + '.join(asked)} × {len(config.grid.languages)} language(s), "
             f"{repeats} → {count_cells(experiment)} cells"
         )
     else:
         where = "the stage I benchmark" if source.kind == "stage1" else f"{source.kind} prompts"
         shape = f"{where} (read at run time), {repeats} → {cells_per_question(experiment)} cells per prompt"
+        if rates_given_text(experiment):
+            shape += " (each prompt rated as given: no model is called)"
     stage1 = " Stage I (Demo-SafetyBench) runs first." if config.stage1 is not None else ""
     return f"{len(config.models)} model(s), {personas}, {shape}.{stage1}"

@@ -37,12 +37,15 @@ def rating_items(
     items = []
     for cell, result in zip(cells, results, strict=True):
         if isinstance(result, Completion) and result.outcome == "ok":
-            items.append(item_for(generation_key(cell.key, round_), result.text, cell.messages, cell.language))
+            key = generation_key(cell.key, round_)
+            items.append(item_for(key, result.text, cell.messages, cell.language, cell.profile))
     return items
 
 
-def item_for(key: str, text: str, messages: Sequence[Any], language: str) -> RatingItem:
-    """A rating item from a generation's text and the chat that produced it."""
+def item_for(
+    key: str, text: str, messages: Sequence[Any], language: str, profile: dict[str, str] | None = None
+) -> RatingItem:
+    """A rating item from a generation's text, the chat that produced it and the cell's demographic profile."""
 
     def content(role: str) -> str | None:
         found = [m for m in messages if (m["role"] if isinstance(m, dict) else m.role) == role]
@@ -51,7 +54,9 @@ def item_for(key: str, text: str, messages: Sequence[Any], language: str) -> Rat
         last = found[-1]
         return last["content"] if isinstance(last, dict) else last.content
 
-    return RatingItem(key=key, text=text, prompt=content("user"), persona=content("system"), language=language)
+    return RatingItem(
+        key=key, text=text, prompt=content("user"), persona=content("system"), language=language, profile=profile
+    )
 
 
 async def rate_with(rater: Rater, items: Sequence[RatingItem], skip: frozenset[str] = frozenset()) -> list[Rating]:

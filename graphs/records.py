@@ -53,8 +53,19 @@ from raters.types import Rating, rating_key
 BASELINE_ID = BASELINE_LABEL
 
 
+#: The ``model`` of a cell whose text is given, not generated (``grid.prompts`` with ``rate: prompt``): its
+#: generation row says ``backend = 'given'``, ``finish_reason = 'given'``, 0 attempts and no tokens.
+GIVEN_MODEL = "given"
+
+
 class Cell(BaseModel):
-    """One design cell and the chat it sends (a row of ``cells``)."""
+    """One design cell and the chat it sends (a row of ``cells``).
+
+    A cell with ``given`` text sends nothing: the text is what the panel rates (Demo-SafetyBench rates prompts,
+    not replies), stored as a round-0 generation of model :data:`GIVEN_MODEL`. ``profile`` is the demographic
+    profile the cell was sampled under (a ``framing: profile`` judge rates as it); it is not a column of
+    ``cells``: the stage I benchmark row named by ``target_id`` holds it, with the human ratings.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -73,6 +84,8 @@ class Cell(BaseModel):
     is_baseline: bool
     seed: int
     messages: tuple[Message, ...]
+    given: str | None = None
+    profile: dict[str, str] | None = None
 
     def request(self, sampling: Sampling) -> GenerationRequest:
         return GenerationRequest(messages=self.messages, sampling=sampling.model_copy(update={"seed": self.seed}))
@@ -229,7 +242,9 @@ def model_key_label(identity: Mapping[str, Any]) -> str:
 _NOT_RESULTS = frozenset({"run", "chunk_size", "concurrency", "description", "trust"})
 #: Model fields that change how a model is reached, not what it answers.
 _MODEL_TRANSPORT = frozenset({"api_key", "max_concurrency", "timeout_s", "max_retries", "price", "params_b"})
-_OPTION_TRANSPORT = frozenset({"retry_base_wait_s", "retry_max_wait_s", "call_log", "delay_s", "threads"})
+_OPTION_TRANSPORT = frozenset(
+    {"retry_base_wait_s", "retry_max_wait_s", "call_log", "delay_s", "threads", "gpu_memory_gb"}
+)
 #: Lists whose entries have names: they are fingerprinted entry by entry (``models.gen.model``).
 _NAMED_LISTS = frozenset({"models", "raters"})
 
@@ -298,6 +313,7 @@ def allowed(fields: Sequence[str], allow: Sequence[str]) -> tuple[list[str], lis
 __all__ = [
     "BASELINE_ID",
     "CONFIG_FILENAME",
+    "GIVEN_MODEL",
     "DDL",
     "GENERATION_OUTCOMES",
     "LOCK_FILENAME",

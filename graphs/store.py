@@ -335,7 +335,7 @@ class TranscriptStore:
             rater = names.get(id(r.rater))
             if rater is None:
                 rater = names[id(r.rater)] = str(r.rater)
-            framing = r.rater.framing
+            framing = r.framing or r.rater.framing  # a `framing: profile` verdict records the item's profile
             rows.append(
                 (
                     rating_key(r.item_key, rater, r.dimension), r.item_key, rater, r.rater.name, r.rater.model,
@@ -357,10 +357,12 @@ class TranscriptStore:
         }
 
     def judgeable_generations(self) -> list[sqlite3.Row]:
-        """Every generation with a reply to judge: key, text, messages, language (round order, then key)."""
+        """Every generation with a reply to judge: key, text, messages, language, and the cell's model and target
+        (round order, then key)."""
         return self.query(
-            "SELECT g.generation_key, g.text, g.messages, c.language FROM generations g JOIN cells c USING (cell_key) "
-            "WHERE g.outcome = 'ok' AND g.text IS NOT NULL ORDER BY g.round, g.generation_key"
+            "SELECT g.generation_key, g.text, g.messages, c.language, c.model, c.target_id FROM generations g "
+            "JOIN cells c USING (cell_key) WHERE g.outcome = 'ok' AND g.text IS NOT NULL ORDER BY g.round, "
+            "g.generation_key"
         )
 
     # -------------------------------------------------------------------------------------- reporting
@@ -386,7 +388,7 @@ def _generation_row(rewrite: Rewrite, backends: dict[str, str], refusals: dict[s
         rewrite.round,
         rewrite.parent_key,
         rewrite.model,
-        backends.get(rewrite.model, "unknown"),
+        backends.get(rewrite.model, "given" if rewrite.cell.given is not None else "unknown"),
         json.dumps([m.model_dump() for m in request.messages], ensure_ascii=False),
         json.dumps(request.sampling.model_dump(mode="json")),
         result.text if is_completion else None,

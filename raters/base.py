@@ -15,7 +15,7 @@ from agents.base import Backend
 from agents.types import content_key
 from configs.schema import RaterSpec
 from raters.rubric import Rubric, load_rubric
-from raters.types import Framing, RaterIdentity, Rating, RatingItem, RatingOutcome
+from raters.types import PROFILE_FRAMING, Framing, RaterIdentity, Rating, RatingItem, RatingOutcome
 
 
 class Rater(abc.ABC):
@@ -56,7 +56,12 @@ class Rater(abc.ABC):
             self.dimensions: tuple[str, ...] = tuple(spec.dimensions)
         else:
             self.dimensions = tuple(available)
-        self.framing = Framing(**spec.framing.model_dump()) if spec.framing else None
+        #: ``framing: profile``: each item is rated as its own demographic profile (``RatingItem.profile``)
+        self.framed_by_profile = spec.framing == PROFILE_FRAMING
+        if self.framed_by_profile:
+            self.framing: Framing | None = Framing(attribute=PROFILE_FRAMING, value="per item")
+        else:
+            self.framing = Framing(**spec.framing.model_dump()) if spec.framing else None
 
     @property
     def name(self) -> str:

@@ -61,9 +61,10 @@ from raters.base import Rater
 from raters.refusal_patterns import looks_like_refusal
 from raters.registry import register_rater
 from raters.rubric import Rubric
-from raters.types import Rating, RatingItem, RatingOutcome
+from raters.types import PROFILE_FRAMING, Framing, Rating, RatingItem, RatingOutcome, profile_label
 
 PROMPTS_FILE = Path(__file__).parent / "prompts" / "llm_judge.yaml"
+PROFILE_PROMPTS_FILE = Path(__file__).parent / "prompts" / "profile_framing.yaml"
 
 FAILURE_OUTCOMES = {
     FailureKind.TIMEOUT: RatingOutcome.TIMEOUT,
@@ -78,6 +79,12 @@ FAILURE_OUTCOMES = {
 @cache
 def load_prompts() -> dict[str, Any]:
     with PROMPTS_FILE.open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+@cache
+def load_profile_prompts() -> dict[str, Any]:
+    with PROFILE_PROMPTS_FILE.open(encoding="utf-8") as handle:
         return yaml.safe_load(handle)
 
 
@@ -158,6 +165,8 @@ class LLMJudge(Rater):
         }
         if self.constrained:  # only then, so that the identities of unconstrained judges stay as they were
             settings["choices"] = list(self.scale_tokens or ())
+        if self.framed_by_profile:
+            settings["profile_framing"] = content_key(load_profile_prompts())[:8]
         return settings
 
     @staticmethod
@@ -183,11 +192,32 @@ class LLMJudge(Rater):
             cached = self._system = Message(role="system", content=self.system_prompt())
         return cached
 
-    def _render_system_prompt(self) -> str:
+    def _system_for(self, item: RatingItem) -> Message:
+        """The system message for an item: the judge's own, or (``framing: profile``) one per demographic profile."""
+        if not self.framed_by_profile:
+            return self._system_message()
+        label = profile_label(item.profile or {})
+        by_profile: dict[str, Message] = self.__dict__.setdefault("_by_profile", {})
+        if label not in by_profile:
+            by_profile[label] = Message(role="system", content=self._render_system_prompt(item.profile or {}))
+        return by_profile[label]
+
+    def _profile_framing(self, profile: dict[str, str]) -> str:
+        names, wording = load_prompts()["attribute_names"], load_profile_prompts()
+        parts = [
+            fill_placeholders(wording["part"], attribute=names.get(k, k), value=v)
+            for k, v in (pair.split("=", 1) for pair in profile_label(profile).split("|") if pair)
+        ]
+        joined = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+        return fill_placeholders(wording["framing"], profile=joined)
+
+    def _render_system_prompt(self, profile: dict[str, str] | None = None) -> str:
         prompts, rubric = load_prompts(), self.rubric
         assert rubric is not None
         framing = ""
-        if self.framing is not None:
+        if profile is not None:
+            framing = self._profile_framing(profile)
+        elif self.framing is not None and not self.framed_by_profile:
             attribute = prompts["attribute_names"].get(self.framing.attribute, self.framing.attribute)
             framing = fill_placeholders(prompts["framing"], attribute=attribute, value=self.framing.value)
         anchors = ""
@@ -216,7 +246,7 @@ class LLMJudge(Rater):
         user = fill_placeholders(  # one pass: a request holding "{text}" is not filled with the text
             load_prompts()["json_user"], context=self._context(item), text=quote_as_data(item.text), keys=self._keys()
         )
-        messages = (self._system_message(), Message(role="user", content=user))
+        messages = (self._system_for(item), Message(role="user", content=user))
         return GenerationRequest(messages=messages, sampling=self.sampling, json_schema=self.schema)
 
     def score_request(self, item: RatingItem, dimension: str) -> GenerationRequest:
@@ -232,7 +262,7 @@ class LLMJudge(Rater):
             min=str(int(lo)),
             max=str(int(hi)),
         )
-        messages = (self._system_message(), Message(role="user", content=user))
+        messages = (self._system_for(item), Message(role="user", content=user))
         return GenerationRequest(
             messages=messages, sampling=self.sampling, top_logprobs=self.top_logprobs, choices=self.scale_tokens
         )
@@ -247,9 +277,23 @@ class LLMJudge(Rater):
     async def rate(self, items: Sequence[RatingItem]) -> list[Rating]:
         if not items:
             return []
+        if self.framed_by_profile:
+            return await self._rate_profiles(items)
         if self.mode == "logprobs":
             return await self._rate_logprobs(items)
         return await self._rate_json(items)
+
+    async def _rate_profiles(self, items: Sequence[RatingItem]) -> list[Rating]:
+        """``framing: profile``: each item rated as its own profile, which each rating records as its framing."""
+        bare = [item.key for item in items if not item.profile]
+        if bare:
+            raise ValueError(
+                f"{len(bare)} item(s) have no demographic profile (first {bare[0]}); `framing: profile` rates the "
+                "given-text cells of a profile source (grid.prompts kind stage1 with rate: prompt on DICES)"
+            )
+        ratings = await (self._rate_logprobs(items) if self.mode == "logprobs" else self._rate_json(items))
+        framings = {i.key: Framing(attribute=PROFILE_FRAMING, value=profile_label(i.profile or {})) for i in items}
+        return [r.model_copy(update={"framing": framings[r.item_key]}) for r in ratings]
 
     async def _rate_json(self, items: Sequence[RatingItem]) -> list[Rating]:
         assert self.backend is not None

@@ -37,6 +37,8 @@ class RatingItem(BaseModel):
         prompt: the user prompt the text answers, if any.
         persona: the persona (system prompt) the text was written under, if any.
         language: the text's language code.
+        profile: the demographic profile the item was sampled under (attribute → value, a DICES rater's gender,
+            race, age group, education and locale), which a ``framing: profile`` judge rates as.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -46,6 +48,7 @@ class RatingItem(BaseModel):
     prompt: str | None = None
     persona: str | None = None
     language: str = "en"
+    profile: dict[str, str] | None = None
 
 
 class Framing(BaseModel):
@@ -90,6 +93,19 @@ class RaterIdentity(BaseModel):
         return "|".join(parts)
 
 
+#: The framing attribute of a ``framing: profile`` judge's ratings (their value: :func:`profile_label`).
+PROFILE_FRAMING = "profile"
+#: The order a profile's attributes are written in (:data:`configs.schema.FRAMING_ATTRIBUTES`).
+PROFILE_ORDER = ("gender", "race", "age_group", "education", "locale")
+
+
+def profile_label(profile: dict[str, str]) -> str:
+    """A profile as one string, ``gender=Woman|race=Asian|age_group=gen z|...`` (known attributes first, in
+    :data:`PROFILE_ORDER`, then any others sorted; empty values left out)."""
+    keys = [k for k in PROFILE_ORDER if k in profile] + sorted(k for k in profile if k not in PROFILE_ORDER)
+    return "|".join(f"{k}={profile[k]}" for k in keys if profile[k])
+
+
 def rating_key(item_key: str, rater: RaterIdentity | str, dimension: str) -> str:
     """Content-addressed key of one rating: the rated item, the rater's full identity and the dimension."""
     return content_key({"item": item_key, "rater": str(rater), "dimension": dimension})
@@ -109,6 +125,8 @@ class Rating(BaseModel):
         rationale: the judge's explanation, or what went wrong.
         attempts: HTTP attempts spent (retries and a re-ask included; 0 when served from the response cache).
         latency_s, prompt_tokens, completion_tokens: cost of the verdict, where known.
+        framing: the framing this verdict was made under when it is the item's own (a ``framing: profile``
+            judge: ``profile`` = the item's profile, see :func:`profile_label`); else the rater's framing holds.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -125,6 +143,7 @@ class Rating(BaseModel):
     latency_s: float | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    framing: Framing | None = None
 
     @model_validator(mode="after")
     def _score_iff_scored(self) -> Rating:

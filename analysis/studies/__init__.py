@@ -7,7 +7,8 @@ Modules:
 * one module per study, each with its headline tables (``TABLES``, described in ``DESCRIPTIONS``), the function
   computing them and the study's figure: :mod:`analysis.studies.persona_toxicity` (after Deshpande et al. 2023),
   :mod:`analysis.studies.value_inertia`, :mod:`analysis.studies.ptp` (PolygloToxicityPrompts, Jain et al. 2024)
-  and :mod:`analysis.studies.demo_safetybench`;
+  and :mod:`analysis.studies.demo_safetybench` (its prompt-level tables, judges framed by each DICES sample's
+  profile beside the humans, in :mod:`analysis.studies.demo_profiles`);
 * :mod:`analysis.studies.headline`: :func:`study_headline` and :func:`headline_figure`, dispatching to the study;
 * :mod:`analysis.studies.common`: what the study modules share (the toxicity dimension, coverage wording).
 

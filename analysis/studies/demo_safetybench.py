@@ -1,6 +1,13 @@
 """Demo-SafetyBench: do demographically framed judges agree, and how much does the framing move their scores?
 
-Headline tables:
+A run of the seed's design (stage I samples from DICES, each rated as given by judges with ``framing: profile``)
+gets the prompt-level tables of :mod:`analysis.studies.demo_profiles`: ICC across the profile-framed judges and
+DS per judge and profile attribute, both with intervals and DS with its permutation null, the humans' own
+between-group spread beside each judge's DS, each framed judge against the humans of its profile, and the (δ, τ)
+threshold sweep. A run whose judges are framed by fixed attribute values (``framing: {attribute, value}``) on
+generated replies gets the tables below, as before.
+
+Headline tables of attribute-framed runs:
 
 ``headline_agreement``
     ICC and Krippendorff's alpha across the framed raters per dimension (:func:`analysis.agreement.agreement_by`).
@@ -27,6 +34,7 @@ from analysis.frames import str_categorical
 from analysis.io import AnalysisFrame, RunTables, ratings_long
 from analysis.notes import Notes
 from analysis.studies.common import absent_reason, coverage_line
+from analysis.studies.demo_profiles import PROFILE_FRAMING, profile_headline, read_stage1
 
 __all__ = ["DESCRIPTIONS", "TABLES", "demo_safetybench_figure", "demo_safetybench_headline"]
 
@@ -34,6 +42,10 @@ __all__ = ["DESCRIPTIONS", "TABLES", "demo_safetybench_figure", "demo_safetybenc
 TABLES = (
     "headline_agreement",
     "headline_demographic_sensitivity",
+    "headline_ds_llm_vs_humans",
+    "headline_llm_vs_humans",
+    "headline_threshold_sweep",
+    "headline_sweep_counts",
     "headline_agreement_by_domain",
     "headline_ds_by_domain",
 )
@@ -52,6 +64,22 @@ DESCRIPTIONS = {
         "score per generation and framing DS has no such null, and shift (the framing effect the generations "
         "share, max − min over values) with shift_p is the test. Row ALL: the mean over attributes."
     ),
+    "headline_ds_llm_vs_humans": (
+        "Each profile-framed judge's DS next to the DICES humans' between-group spread on the same conversations "
+        "(the same statistic on their per-profile mean Q_overall), each with its bootstrap interval and its "
+        "permutation null: a judge far below the humans flattens their differences, far above invents some."
+    ),
+    "headline_llm_vs_humans": (
+        "For each framing (attribute value; ALL = every sample), the framed judge against the humans of that "
+        "profile: Spearman's rho with a 95% interval that resamples conversations, the mean scores (0–1; humans: "
+        "Q_overall Yes = 1, Unsure = 0.5, No = 0) and their mean absolute gap, over samples with a human rating."
+    ),
+    "headline_threshold_sweep": (
+        "The balanced-thresholds sweep: for each classifier threshold δ and SimHash distance τ, the samples stage I "
+        "would keep, how many stage II rated (the built pair: all), ICC2 of the profile-framed judges with its "
+        "interval and each judge's DS (ALL) with its null (200 permutations) on the rated ones."
+    ),
+    "headline_sweep_counts": "Samples per harm domain at each (δ, τ) pair of the sweep.",
     "headline_agreement_by_domain": "ICC2 and Krippendorff's alpha of the framed raters per harm domain.",
     "headline_ds_by_domain": "Demographic sensitivity per harm domain, with the same nulls.",
 }
@@ -79,6 +107,14 @@ def demo_safetybench_headline(tables: RunTables, af: AnalysisFrame, out: dict[st
         return ""
     long = ratings_long(tables, 0)
     framed = long[long["framing_attribute"].notna().to_numpy()]
+    if (framed["framing_attribute"].astype(object) == PROFILE_FRAMING).any():
+        files = read_stage1(tables.path.parent)
+        if files is None:
+            for name in (agr_name, ds_name):
+                notes.add(name, "the ratings are framed by sample profiles, but the run has no stage1/benchmark.jsonl")
+            return ""
+        scored, _ = profile_headline(long, files, out, notes, n)
+        return coverage_line(scored, n, "scored by a profile-framed judge")
     if not len(framed):
         r = tables.ratings
         unscored = r[r["framing_attribute"].notna().to_numpy()]

@@ -1,13 +1,16 @@
 """Demo-SafetyBench stage I: build a harm-domain-balanced prompt benchmark (``tribunal bench build CONFIG``).
 
-Prompts from BeaverTails or a file are classified into the 14 BeaverTails harm domains by an LLM judge, thinly
-covered domains are filled with generated prompts, near-duplicates are dropped with SimHash, and the benchmark is
-written with per-domain counts. A study config's ``stage1`` section builds it before stage II rates it.
+DICES samples (one per conversation and rater demographic profile), BeaverTails prompts or a file's prompts are
+classified into the 14 BeaverTails harm domains by an LLM judge, thinly covered domains are filled with generated
+prompts, near-duplicates are dropped with SimHash (within a demographic profile), and the benchmark is written
+with per-domain counts. A study config's ``stage1`` section builds it before stage II rates it.
 
 * :mod:`~graphs.stage1.graph`: the graph, drawn and explained node by node;
 * :mod:`~graphs.stage1.state`: what flows through it;
 * :mod:`~graphs.stage1.nodes`: the nodes (:class:`Stage1`);
 * :mod:`~graphs.stage1.prompts`: loading the prompt source;
+* :mod:`~graphs.stage1.dices`: DICES as samples, one per (conversation, rater demographic profile);
+* :mod:`~graphs.stage1.sweep`: the benchmark each (δ, τ) pair would hold (the balanced-thresholds sweep);
 * :mod:`~graphs.stage1.expander`: the expansion model's prompt (wording in ``expander.yaml``) and reply parsing;
 * :mod:`~graphs.stage1.simhash`: SimHash fingerprints and near-duplicate removal;
 * :mod:`~graphs.stage1.writer`: the output files;
@@ -33,6 +36,7 @@ from graphs.stage1.writer import (
     SUMMARY_FILE,
     UNCLASSIFIED_FILE,
     benchmark_is_complete,
+    benchmark_profiles,
     read_result,
 )
 
@@ -56,6 +60,7 @@ __all__ = [
     "Stage1Result",
     "Stage1State",
     "benchmark_is_complete",
+    "benchmark_profiles",
     "build_classifier",
     "build_stage1_backends",
     "build_stage1_graph",

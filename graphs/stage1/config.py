@@ -6,7 +6,7 @@ from pathlib import Path
 
 from configs.loader import ConfigError, check_references, check_stage1_references, read_yaml, validate_as
 from configs.schema import ExperimentConfig, stage1_dir
-from configs.stage1 import Stage1Config, Stage1RunConfig
+from configs.stage1 import PromptSource, Stage1Config, Stage1RunConfig
 
 
 def load_stage1_config(path: str | Path) -> Stage1Config:
@@ -51,9 +51,11 @@ def stage1_config(
         seed=experiment.seed,
         models=experiment.models,
         prompts=section.prompts,
+        extra_prompts=section.extra_prompts,
         classifier=section.classifier,
         expansion=section.expansion,
         dedup=section.dedup,
+        sweep=section.sweep,
         run=Stage1RunConfig(
             output_dir=stage1_dir(experiment, run_dir),
             chunk_size=section.chunk_size,
@@ -67,10 +69,14 @@ def stage1_config(
 def _resolve_prompt_path(config: Stage1Config, base: Path) -> Stage1Config:
     """``prompts.path`` made absolute against the config's folder (whether the file exists is checked when it is
     read, so that the error can say where to get the data)."""
-    source = config.prompts
-    if source.path is None:
-        return config
-    return config.model_copy(update={"prompts": source.model_copy(update={"path": (base / source.path).resolve()})})
+
+    def resolved(source: PromptSource) -> PromptSource:
+        if source.path is None:
+            return source
+        return source.model_copy(update={"path": (base / source.path).resolve()})
+
+    extra = [resolved(s) for s in config.extra_prompts]
+    return config.model_copy(update={"prompts": resolved(config.prompts), "extra_prompts": extra})
 
 
 __all__ = ["load_stage1_config", "stage1_config"]

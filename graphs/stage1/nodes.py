@@ -11,7 +11,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,10 +19,11 @@ from agents.base import Backend
 from agents.cached import CachedBackend
 from agents.types import CallFailure, GenerationRequest, Sampling, content_key
 from configs.stage1 import Stage1Config
+from graphs.datasets import DatasetError
 from graphs.stage1.domains import DOMAIN_KEYS, DOMAINS, RUBRIC
 from graphs.stage1.expander import expansion_messages, parse_prompts
 from graphs.stage1.prompts import load_prompts
-from graphs.stage1.simhash import deduplicate, simhash
+from graphs.stage1.simhash import Deduplication, deduplicate_within, simhash
 from graphs.stage1.state import Classification, Stage1Prompt, Stage1State
 from graphs.stage1.writer import write_benchmark
 from raters.base import Rater
@@ -76,10 +77,15 @@ class Stage1:
 
     # ------------------------------------------------------------------------------------- classifying
     async def classify(self, prompts: Sequence[Stage1Prompt], stage: str) -> dict[str, Classification]:
-        """Classify prompts in batches of ``run.chunk_size``, ``run.concurrency`` batches at once."""
-        self.progress.stage(stage, len(prompts))
+        """Classify prompts in batches of ``run.chunk_size``, ``run.concurrency`` batches at once; a text shared
+        by several samples (one DICES conversation under many profiles) is classified once."""
+        first_of: dict[str, Stage1Prompt] = {}
+        for p in prompts:
+            first_of.setdefault(p.text, p)
+        distinct = list(first_of.values())
+        self.progress.stage(stage, len(distinct))
         size, gate = self.config.run.chunk_size, asyncio.Semaphore(self.config.run.concurrency)
-        chunks = [list(prompts[i : i + size]) for i in range(0, len(prompts), size)]
+        chunks = [distinct[i : i + size] for i in range(0, len(distinct), size)]
         found: dict[str, Classification] = {}
 
         async def one(chunk: list[Stage1Prompt]) -> None:
@@ -102,7 +108,7 @@ class Stage1:
             self.progress.advance(len(chunk))
 
         await asyncio.gather(*(one(chunk) for chunk in chunks))
-        return {p.id: found[p.id] for p in prompts}
+        return {p.id: replace(found[first_of[p.text].id], prompt_id=p.id) for p in prompts}
 
     # --------------------------------------------------------------------------------------- counting
     def candidates(self, state: Stage1State) -> list[Stage1Prompt]:
@@ -116,10 +122,15 @@ class Stage1:
         accepted = set(state.get("accepted", []))
         return originals + [p for p in state.get("generated", []) if p.id in accepted]
 
+    def deduplicate(self, candidates: Sequence[Stage1Prompt]) -> Deduplication:
+        """Near-duplicate removal at τ within each demographic profile (one group when prompts have none)."""
+        fingerprints = [p.fingerprint for p in candidates]
+        return deduplicate_within(fingerprints, [p.profile_key for p in candidates], self.config.dedup.max_hamming)
+
     def final_counts(self, state: Stage1State) -> Counter[str]:
         """Per domain, the prompts left after near-duplicate removal over the current candidates."""
         candidates = self.candidates(state)
-        kept = deduplicate([p.fingerprint for p in candidates], self.config.dedup.max_hamming).kept
+        kept = self.deduplicate(candidates).kept
         verdicts = state.get("classifications", {})
         return Counter(d for i in kept for d in verdicts[candidates[i].id].domains)
 
@@ -134,9 +145,32 @@ class Stage1:
     async def load(self, state: Stage1State) -> Stage1State:
         self.progress.stage("loading prompts", None)
         prompts, stats = await asyncio.to_thread(load_prompts, self.config.prompts)
+        if self.config.extra_prompts:
+            prompts, stats = await asyncio.to_thread(self._with_extra_sources, prompts, stats)
         if self.on_loaded is not None:
             self.on_loaded()
         return {"prompts": prompts, "load_stats": stats, "round": 0}
+
+    def _with_extra_sources(
+        self, prompts: list[Stage1Prompt], stats: dict[str, int]
+    ) -> tuple[list[Stage1Prompt], dict[str, int]]:
+        """The extra sources' prompts after the main ones, each sampled under every profile of the main source."""
+        profiles = self._source_profiles({"prompts": prompts})
+        ids = {p.id for p in prompts}
+        stats = dict(stats)
+        for source in self.config.extra_prompts:
+            more, more_stats = load_prompts(source)
+            stats["extra_rows"] = stats.get("extra_rows", 0) + more_stats.get("rows", 0)
+            for prompt in more:
+                for profile in profiles:
+                    sample_id = prompt.id + ("-" + content_key(sorted(profile.items()))[:8] if profile else "")
+                    if sample_id in ids:
+                        where = source.path or source.kind
+                        raise DatasetError(f"{where}: prompt id {prompt.id!r} is also an id of another source")
+                    ids.add(sample_id)
+                    prompts.append(replace(prompt, id=sample_id, profile=dict(profile)))
+                    stats["extra_used"] = stats.get("extra_used", 0) + 1
+        return prompts, stats
 
     async def classify_originals(self, state: Stage1State) -> Stage1State:
         return {"classifications": await self.classify(state["prompts"], "classifying prompts")}
@@ -159,16 +193,19 @@ class Stage1:
         sampling = Sampling(
             temperature=expansion.temperature, max_tokens=expansion.max_tokens, seed=self.config.seed + round_
         )
-        requests = []
+        requests, shown = [], []
         for domain, language in asks:
             examples = self._examples(state, verdicts, domain, language, round_)
-            messages = expansion_messages(domain, self.descriptions[domain], expansion.per_request, language, examples)
+            texts = [p.text for p in examples]
+            messages = expansion_messages(domain, self.descriptions[domain], expansion.per_request, language, texts)
             requests.append(GenerationRequest(messages=messages, sampling=sampling))
+            shown.append(examples)
+        profiles = self._source_profiles(state)
         results = await expander.generate(requests) if requests else []
         self.progress.advance(len(asks))
         pending: list[Stage1Prompt] = []
         calls: list[dict[str, Any]] = []
-        for (domain, language), result in zip(asks, results, strict=True):
+        for (domain, language), result, examples in zip(asks, results, shown, strict=True):
             call = {"round": round_, "domain": DOMAIN_KEYS[domain], "language": language, "outcome": result.outcome}
             if isinstance(result, CallFailure):
                 calls.append({**call, "parsed": 0, "error": result.message[:200]})
@@ -177,32 +214,50 @@ class Stage1:
             calls.append({**call, "parsed": len(texts)})
             for index, text in enumerate(texts):
                 key = {"domain": domain, "language": language, "round": round_, "index": index, "text": text}
-                prompt_id = "g-" + content_key(key)[:16]
-                pending.append(
-                    Stage1Prompt(
-                        prompt_id,
-                        text,
-                        language,
-                        "generated",
-                        target_domain=domain,
-                        round=round_,
-                        fingerprint=simhash(text),
+                # the demographic metadata is kept: a generated prompt is one sample per demographic profile of
+                # the source, as each original conversation is (none when the source has no profiles)
+                example = examples[index % len(examples)] if examples else None
+                for profile in profiles:
+                    prompt_id = "g-" + content_key({**key, "profile": sorted(profile.items())} if profile else key)[:16]
+                    pending.append(
+                        Stage1Prompt(
+                            prompt_id,
+                            text,
+                            language,
+                            "generated",
+                            profile=dict(profile),
+                            target_domain=domain,
+                            round=round_,
+                            expanded_from=example.id if example else None,
+                            fingerprint=simhash(text),
+                        )
                     )
-                )
         return {"round": round_, "pending": pending, "generated": pending, "expansion_calls": calls}
+
+    @staticmethod
+    def _source_profiles(state: Stage1State) -> list[dict[str, str]]:
+        """The distinct demographic profiles of the originals, in order (``[{}]`` when they have none)."""
+        found: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+        for p in state.get("prompts", []):
+            found.setdefault(p.profile_key, p.profile)
+        return list(found.values()) or [{}]
 
     def _examples(
         self, state: Stage1State, verdicts: dict[str, Classification], domain: str, language: str, round_: int
-    ) -> list[str]:
+    ) -> list[Stage1Prompt]:
         wanted = self.config.expansion.examples if self.config.expansion else 0
         if not wanted:
             return []
         pool = [p for p in state.get("prompts", []) if p.id in verdicts and domain in verdicts[p.id].domains]
+        first_of: dict[str, Stage1Prompt] = {}
+        for p in pool:  # one example per text (a DICES conversation is a sample under each of its profiles)
+            first_of.setdefault(p.text, p)
+        pool = list(first_of.values())
         pool = [p for p in pool if p.language == language] or pool
         if not pool:
             return []
         start = ((round_ - 1) * wanted) % len(pool)  # other examples each round, for variety
-        return [p.text for p in (pool[start:] + pool[:start])[:wanted]]
+        return (pool[start:] + pool[:start])[:wanted]
 
     async def classify_generated(self, state: Stage1State) -> Stage1State:
         pending = state.get("pending", [])
@@ -221,8 +276,7 @@ class Stage1:
     def dedupe(self, state: Stage1State) -> Stage1State:
         self.progress.stage("removing near-duplicates", None)
         candidates = self.candidates(state)
-        result = deduplicate([p.fingerprint for p in candidates], self.config.dedup.max_hamming)
-        return {"candidates": candidates, "dedup": result}
+        return {"candidates": candidates, "dedup": self.deduplicate(candidates)}
 
     async def write(self, state: Stage1State) -> Stage1State:
         self.progress.stage("writing the benchmark", None)

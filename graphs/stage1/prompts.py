@@ -1,4 +1,5 @@
-"""Loading stage I's prompts: a BeaverTails split or a file of prompts, as distinct prompts with their metadata.
+"""Loading stage I's prompts: a BeaverTails split or a file of prompts, as distinct prompts with their metadata;
+DICES as one sample per (conversation, rater profile) (:mod:`graphs.stage1.dices`).
 
 Empty prompts are skipped and exact repeats (same text up to case and spacing) keep their first row, so no prompt
 is classified twice (BeaverTails repeats each prompt once per response). A file's other columns (demographic
@@ -13,6 +14,7 @@ from agents.types import content_key
 from analysis.frames import jsonable
 from configs.stage1 import PromptSource
 from graphs.datasets import DatasetError, load_beavertails, read_prompt_table
+from graphs.stage1.dices import load_dices_samples
 from graphs.stage1.simhash import simhash
 from graphs.stage1.state import Stage1Prompt
 
@@ -23,6 +25,8 @@ def load_prompts(source: PromptSource) -> tuple[list[Stage1Prompt], dict[str, in
     Raises:
         DatasetError: a file is missing or unreadable, or a named column is absent.
     """
+    if source.kind == "dices":
+        return load_dices_samples(source)
     if source.kind == "beavertails":
         frame = load_beavertails(source.path, split=source.split)
         default_metadata: list[str] = []

@@ -31,7 +31,7 @@ import hashlib
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 
@@ -144,6 +144,38 @@ def deduplicate(
     return _keep_first(n, fingerprints, first, second, max_distance)
 
 
+def deduplicate_within(
+    fingerprints: Sequence[int] | np.ndarray,
+    groups: Sequence[Hashable],
+    max_distance: int = DEFAULT_MAX_DISTANCE,
+) -> Deduplication:
+    """:func:`deduplicate` inside each group only (Demo-SafetyBench: a demographic profile), in global indices.
+
+    Items of different groups are never duplicates of each other, however close: a conversation under one
+    profile is another sample than the same conversation under another profile.
+
+    Args:
+        fingerprints: the items' fingerprints, in order.
+        groups: each item's group (any hashable value; one group for all is :func:`deduplicate`).
+        max_distance: τ.
+    """
+    fp = _as_fingerprints(fingerprints) if len(fingerprints) else np.empty(0, np.uint64)
+    if len(groups) != len(fp):
+        raise ValueError(f"{len(groups)} groups for {len(fp)} fingerprints")
+    members: dict[Hashable, list[int]] = {}
+    for index, group in enumerate(groups):
+        members.setdefault(group, []).append(index)
+    kept: list[int] = []
+    duplicate_of: dict[int, int] = {}
+    distance: dict[int, int] = {}
+    for indices in members.values():
+        local = deduplicate(fp[indices], max_distance)
+        kept.extend(indices[i] for i in local.kept)
+        duplicate_of.update({indices[j]: indices[i] for j, i in local.duplicate_of.items()})
+        distance.update({indices[j]: d for j, d in local.distance.items()})
+    return Deduplication(sorted(kept), duplicate_of, distance, max_distance)
+
+
 def _as_fingerprints(items: Sequence[str] | np.ndarray) -> np.ndarray:
     if isinstance(items, np.ndarray):
         return items.astype(np.uint64, copy=False)
@@ -228,6 +260,7 @@ __all__ = [
     "DEFAULT_MAX_DISTANCE",
     "Deduplication",
     "deduplicate",
+    "deduplicate_within",
     "features",
     "hamming",
     "simhash",

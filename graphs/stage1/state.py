@@ -20,9 +20,18 @@ class Stage1Prompt:
     language: str
     source: Literal["original", "generated"]
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: the demographic profile the sample stands for (DICES: the rater's gender, race, age group, education,
+    #: locale); near-duplicates are removed within one profile only
+    profile: dict[str, str] = field(default_factory=dict)
     target_domain: str | None = None
     round: int | None = None
+    #: a generated prompt's example (whose profiles it is sampled under)
+    expanded_from: str | None = None
     fingerprint: int = 0
+
+    @property
+    def profile_key(self) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted(self.profile.items()))
 
 
 @dataclass(frozen=True)

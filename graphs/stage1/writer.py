@@ -2,13 +2,18 @@
 
 ``benchmark.jsonl``
     One prompt per line: id, prompt, language, domains, per-domain probabilities, source (``original`` or
-    ``generated``; generated ones also carry ``target_domain`` and ``round``) and metadata.
+    ``generated``; generated ones also carry ``target_domain`` and ``round``), metadata and, for samples of a
+    demographic profile (DICES), ``profile``; a DICES sample's metadata holds its humans' ratings
+    (:mod:`graphs.stage1.dices`).
 ``domain_counts.csv``
     Per domain: low-resource or not, originals, generated prompts, those dropped as near-duplicates, final.
 ``unclassified.jsonl``
     Each prompt whose classification failed, with its typed outcome: such a prompt counts nowhere.
 ``duplicates.jsonl``
     Each dropped prompt, the kept one it duplicates and their Hamming distance.
+``sweep.csv``, ``sweep_counts.csv``
+    With a ``sweep`` section: the samples each (δ, τ) pair would keep, and their counts per domain
+    (:mod:`graphs.stage1.sweep`).
 ``stage1.json``
     The summary. Written last: its presence says the other files are complete (:func:`benchmark_is_complete`).
 
@@ -31,6 +36,7 @@ from configs.stage1 import Stage1Config
 from graphs.files import atomic_write_text
 from graphs.stage1.domains import DOMAIN_KEYS, DOMAINS
 from graphs.stage1.state import DomainCount, Stage1Prompt, Stage1Result, Stage1State
+from graphs.stage1.sweep import SWEEP_COUNTS_FILE, SWEEP_FILE, csv_text, sweep_rows
 from raters.base import Rater
 
 BENCHMARK_FILE = "benchmark.jsonl"
@@ -50,6 +56,15 @@ def read_result(out_dir: str | Path) -> Stage1Result:
     out = Path(out_dir)
     summary = json.loads((out / SUMMARY_FILE).read_text(encoding="utf-8"))
     return Stage1Result(out_dir=out, summary=summary, counts=[DomainCount(**row) for row in summary["domains"]])
+
+
+def benchmark_profiles(out_dir: str | Path) -> dict[str, dict[str, str]]:
+    """The demographic profile of each benchmark sample that has one, by id (``{}`` without a benchmark)."""
+    file = Path(out_dir) / BENCHMARK_FILE
+    if not file.is_file():
+        return {}
+    rows = (json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line.strip())
+    return {str(row["id"]): row["profile"] for row in rows if row.get("profile")}
 
 
 def _jsonl(rows: Sequence[dict[str, Any]]) -> str:
@@ -128,6 +143,11 @@ def write_benchmark(
     atomic_write_text(out_dir / COUNTS_FILE, _counts_csv(counts))
     atomic_write_text(out_dir / UNCLASSIFIED_FILE, _jsonl(unclassified_rows(state)))
     atomic_write_text(out_dir / DUPLICATES_FILE, _jsonl(duplicate_rows(state)))
+    if config.sweep is not None:
+        samples, sweep_counts = sweep_rows(state, config)
+        atomic_write_text(out_dir / SWEEP_FILE, csv_text(samples, ["delta", "tau", "id", "domains"]))
+        atomic_write_text(out_dir / SWEEP_COUNTS_FILE, csv_text(sweep_counts, ["delta", "tau", "domain", "samples"]))
+        summary["files"] = [*summary["files"][:-1], SWEEP_FILE, SWEEP_COUNTS_FILE, SUMMARY_FILE]
     # the summary goes last: its presence says the other files are complete
     atomic_write_text(out_dir / SUMMARY_FILE, json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
     return Stage1Result(out_dir=out_dir, summary=summary, counts=counts)
@@ -150,9 +170,13 @@ def benchmark_rows(state: Stage1State) -> list[dict[str, Any]]:
             "probabilities": {DOMAIN_KEYS[d]: p for d, p in verdict.probabilities.items()},
             "metadata": prompt.metadata,
         }
+        if prompt.profile:
+            row["profile"] = prompt.profile
         if prompt.source == "generated":
             row["target_domain"] = DOMAIN_KEYS[prompt.target_domain or ""]
             row["round"] = prompt.round
+            if prompt.profile:
+                row["expanded_from"] = prompt.expanded_from
         rows.append(row)
     return rows
 
@@ -257,6 +281,7 @@ def _summary(
             "dropped_original": dropped_sources["original"],
             "dropped_generated": dropped_sources["generated"],
         },
+        **({"dedup_within": "demographic profile"} if any(p.profile for p in candidates) else {}),
         "benchmark": {
             "prompts": len(rows),
             "original": sum(1 for r in rows if r["source"] == "original"),
@@ -269,6 +294,7 @@ def _summary(
 
 __all__ = [
     "BENCHMARK_FILE",
+    "benchmark_profiles",
     "COUNTS_FILE",
     "DUPLICATES_FILE",
     "SUMMARY_FILE",
