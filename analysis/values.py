@@ -1,7 +1,8 @@
-r"""Value inertia: how far personas move a model's answers on moral-foundation scales.
+r"""Value inertia: how far personas move a model's answers on moral-foundation and value scales.
 
-For each moral-foundation dimension :math:`d` (care, fairness, loyalty, authority, sanctity, liberty), a model
-answers a questionnaire (for example the Moral Foundations Questionnaire, Graham et al. 2011 [1]) once without a
+For each dimension :math:`d` (a moral foundation such as care or fairness, or a basic value such as benevolence
+or power, Schwartz 1992 [7]), a model answers a questionnaire (for example the Moral Foundations Questionnaire,
+Graham et al. 2011 [1], or items on Schwartz's values) once without a
 persona (the *default* model) and under each persona :math:`q`, usually several probes per foundation, in several
 languages, with repeats; scores are normalised to [0, 1]. With :math:`\bar y_{q}` the mean score of persona
 :math:`q` on :math:`d` and :math:`\bar y_0` the default model's, per dimension:
@@ -57,6 +58,21 @@ estimates the same population quantity, the one the interval is about, from the 
 answers to one prompt share more than the persona and the item; such dependence is not modelled and makes the
 interval too narrow.
 
+The null: what no persona effect would show
+-------------------------------------------
+Under no persona effect (:math:`\lambda = 0`) and the same assumptions, :math:`SS_q/\sigma^2 \sim \chi^2_{\nu_1}`
+and :math:`SS_e/\sigma^2 \sim \chi^2_{\nu_2}` are independent, so the sample :math:`\eta^2_p` is
+:math:`\operatorname{Beta}(\nu_1/2, \nu_2/2)` with mean
+
+.. math::
+    E_0[\eta^2_p] = \frac{\nu_1}{\nu_1 + \nu_2}
+
+(``persona_eta_squared_null``): the share that the persona means' own noise reaches with personas that do not
+matter at all, against which ``persona_eta_squared`` is read. The corrected estimate ``persona_omega_squared`` and
+the interval are about the population share, whose null value is 0. ``persona_p`` is the F test of that null,
+:math:`P(F_{\nu_1,\nu_2} \ge F_\text{obs})`; it is never printed as 0: where it underflows the double range it is
+:data:`P_FLOOR`, with a note that says so.
+
 Inertia is a high ``share_same_side`` with a small persona share whose interval excludes large values:
 role-play changes the words more than the values. Both summaries are tribunal's, built on these standard
 quantities.
@@ -74,6 +90,8 @@ References
 5. Smithson, M. (2003). *Confidence Intervals*. Sage (QASS 140).
 6. Olejnik, S., & Algina, J. (2003). Generalized eta and omega squared statistics: measures of effect size for
    some common research designs. *Psychological Methods*, 8(4), 434–447.
+7. Schwartz, S. H. (1992). Universals in the content and structure of values: theoretical advances and empirical
+   tests in 20 countries. *Advances in Experimental Social Psychology*, 25, 1–65.
 
 Examples
 --------
@@ -87,6 +105,8 @@ Examples
 [0.864, 0.95, 0.857]
 >>> [round(float(row[c]), 3) for c in ("persona_eta_squared_ci_low", "persona_eta_squared_ci_high")]
 [0.0, 0.96]
+>>> [round(float(row[c]), 3) for c in ("persona_eta_squared_null", "persona_p")]
+[0.5, 0.05]
 """
 
 from __future__ import annotations
@@ -96,7 +116,10 @@ import pandas as pd
 
 from analysis.frames import require_columns
 
-__all__ = ["value_inertia"]
+__all__ = ["P_FLOOR", "value_inertia"]
+
+#: The smallest ``persona_p`` reported: an F test whose p underflows the double range reads as this bound.
+P_FLOOR = 1e-300
 
 #: Above this many levels of the smaller factor the item effects are not solved (the normal equations are dense).
 _MAX_SOLVED_LEVELS = 4000
@@ -132,14 +155,16 @@ def value_inertia(
     Returns:
         One row per dimension: ``dimension, default_mean, n_personas, persona_mean, persona_sd, persona_min,
         persona_q25, persona_median, persona_q75, persona_max, eta_squared, persona_eta_squared,
-        persona_omega_squared, persona_eta_squared_ci_low, persona_eta_squared_ci_high, persona_f, df_persona,
-        df_residual, n_items, n_persona_answers, n_same_side, share_same_side, note``. ``eta_squared`` is the
-        one-way share pooled over items and languages (item differences count as noise: not the persona effect);
-        ``persona_eta_squared`` is the sample partial eta squared of persona given the items,
-        ``persona_omega_squared`` its bias-adjusted estimate and the ``ci`` columns the interval of the population
-        partial eta squared (module docstring); ``n_items`` is the number of probe × language cells (0 without
-        either column) and ``n_persona_answers`` the answers the model used. ``default_mean`` and the side counts are
-        ``NaN`` when the dimension has no baseline answers; undefined figures are ``NaN`` with the reason in
+        persona_omega_squared, persona_eta_squared_ci_low, persona_eta_squared_ci_high, persona_f,
+        persona_eta_squared_null, persona_p, df_persona, df_residual, n_items, n_persona_answers, n_same_side,
+        share_same_side, note``. ``eta_squared`` is the one-way share pooled over items and languages (item
+        differences count as noise: not the persona effect); ``persona_eta_squared`` is the sample partial eta
+        squared of persona given the items, ``persona_omega_squared`` its bias-adjusted estimate and the ``ci``
+        columns the interval of the population partial eta squared, ``persona_eta_squared_null`` the mean of
+        ``persona_eta_squared`` under no persona effect and ``persona_p`` the F test of no persona effect (module
+        docstring); ``n_items`` is the number of probe × language cells (0 without either column) and
+        ``n_persona_answers`` the answers the model used. ``default_mean`` and the side counts are ``NaN`` when the
+        dimension has no baseline answers; undefined figures are ``NaN`` with the reason in
         ``note``.
     """
     if not 0 < confidence < 1:
@@ -204,6 +229,8 @@ def _persona_effect(personas: pd.DataFrame, persona: str, factors: list[str], co
         "persona_eta_squared_ci_low": np.nan,
         "persona_eta_squared_ci_high": np.nan,
         "persona_f": np.nan,
+        "persona_eta_squared_null": np.nan,
+        "persona_p": np.nan,
         "df_persona": np.nan,
         "df_residual": np.nan,
         "n_items": 0,
@@ -231,6 +258,8 @@ def _persona_effect(personas: pd.DataFrame, persona: str, factors: list[str], co
         return out
     ss_persona, rss, df1, df2 = _type2_persona(y, q_codes, j_codes, n_q, n_j)
     out.update(df_persona=df1, df_residual=df2)
+    if df1 >= 1 and df2 >= 1:
+        out["persona_eta_squared_null"] = df1 / (df1 + df2)  # the Beta(ν1/2, ν2/2) mean
     if df1 < 1:
         notes.append("persona is aliased with the items (each persona answered its own items): no persona effect")
     elif df2 < 1:
@@ -243,8 +272,17 @@ def _persona_effect(personas: pd.DataFrame, persona: str, factors: list[str], co
     else:
         f_stat = (ss_persona / df1) / (rss / df2)
         low, high = _eta2_interval(f_stat, df1, df2, len(y), confidence)
+        if np.isnan(low) or np.isnan(high):
+            notes.append(f"F = {f_stat:.3g} is beyond what the noncentral F can be inverted at: no interval")
         lam = max(df1 * (f_stat - 1), 0.0)  # the moment estimate of the noncentrality
+        from scipy.stats import f as central_f
+
+        p_value = float(central_f.sf(f_stat, df1, df2))
+        if p_value < P_FLOOR:
+            notes.append(f"the F test's p is below {P_FLOOR:g} (shown as that bound)")
+            p_value = P_FLOOR
         out.update(
+            persona_p=p_value,
             persona_eta_squared=ss_persona / (ss_persona + rss),
             persona_omega_squared=lam / (lam + len(y)),
             persona_eta_squared_ci_low=low,
@@ -301,11 +339,16 @@ def _eta2_interval(f_stat: float, df1: int, df2: int, n: int, confidence: float)
             return float(ncf.cdf(f_stat, df1, df2, lam)) - target
 
         high = max(1.0, f_stat * df1)
-        while gap(high) > 0:
+        while (value := gap(high)) > 0:
             high *= 2
             if high > 1e12:
                 return np.nan
-        return brentq(gap, 0.0, high, xtol=1e-10 * high, maxiter=500)
+        if np.isnan(value):  # far out in the tail scipy's noncentral F returns NaN
+            return np.nan
+        try:
+            return brentq(gap, 0.0, high, xtol=1e-10 * high, maxiter=500)
+        except ValueError:  # NaN inside the bracket
+            return np.nan
 
     alpha = 1 - confidence
     lam_low, lam_high = bound(1 - alpha / 2), bound(alpha / 2)

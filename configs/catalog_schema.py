@@ -1,9 +1,13 @@
 """Pydantic models for the study catalogs that :mod:`configs.schema` does not cover.
 
-Two catalogs serve the value-inertia study:
+Three catalogs serve the value-inertia study:
 
 * **Moral-foundation probes** (``catalogs/moral_probes.yaml``): statements a model rates on an agreement scale,
   one foundation each (care, fairness, loyalty, authority, sanctity), asked through one instruction template.
+* **Schwartz value items** (``catalogs/schwartz_values.yaml``): statements on the ten basic values of Schwartz's
+  theory (Schwartz 1992; the refined theory of Schwartz et al. 2012 keeps them, split finer), grouped into the
+  four higher-order values, rated and scored exactly like the moral probes. The catalog names each value's
+  construct and the publication it comes from; the wording of every item is tribunal's own.
 * **Persona attribute pools** (``catalogs/persona_attributes.yaml``): the demographic options that
   :func:`configs.personas_random.sample_personas` combines into randomized personas, with a per-language
   template that turns one option per pool into a persona description.
@@ -41,12 +45,50 @@ POOL_SLOTS = {
     "politics": "politics",
 }
 
+#: The ten basic values of Schwartz (1992), in the order of the circle, with the higher-order value each belongs
+#: to (Schwartz 1992; Schwartz et al. 2012). Hedonism shares elements of openness to change and self-enhancement
+#: in the theory; we count it with openness to change, as many analyses of the four higher-order values do.
+SCHWARTZ_VALUES = (
+    "self_direction",
+    "stimulation",
+    "hedonism",
+    "achievement",
+    "power",
+    "security",
+    "conformity",
+    "tradition",
+    "benevolence",
+    "universalism",
+)
+HIGHER_ORDER_VALUES = ("openness_to_change", "self_enhancement", "conservation", "self_transcendence")
+VALUE_GROUPS = {
+    "self_direction": "openness_to_change",
+    "stimulation": "openness_to_change",
+    "hedonism": "openness_to_change",
+    "achievement": "self_enhancement",
+    "power": "self_enhancement",
+    "security": "conservation",
+    "conformity": "conservation",
+    "tradition": "conservation",
+    "benevolence": "self_transcendence",
+    "universalism": "self_transcendence",
+}
+
 CATALOG_DIR = Path(__file__).parent / "catalogs"
 DEFAULT_MORAL_PROBES = CATALOG_DIR / "moral_probes.yaml"
+DEFAULT_SCHWARTZ_VALUES = CATALOG_DIR / "schwartz_values.yaml"
 
 
 def _placeholders(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+
+
+def _check_instruction(value: LocalizedText) -> LocalizedText:
+    check_localized(value)
+    for lang, text in value.items():
+        if _placeholders(text) != {"statement"}:
+            raise ValueError(f"instruction for {lang!r} must have exactly one placeholder, {{statement}}")
+    return value
 
 
 def _duplicates(ids: list[str]) -> list[str]:
@@ -63,6 +105,11 @@ class MoralProbe(Strict):
     text: LocalizedText
 
     _check_text = field_validator("text")(check_localized)
+
+    @property
+    def dimension(self) -> str:
+        """The dimension a rating of this probe scores: its foundation."""
+        return self.foundation
 
 
 class RatingScale(Strict):
@@ -88,14 +135,7 @@ class MoralProbeCatalog(Strict):
     instruction: LocalizedText
     probes: list[MoralProbe] = Field(min_length=1)
 
-    @field_validator("instruction")
-    @classmethod
-    def _needs_statement_slot(cls, value: LocalizedText) -> LocalizedText:
-        check_localized(value)
-        for lang, text in value.items():
-            if _placeholders(text) != {"statement"}:
-                raise ValueError(f"instruction for {lang!r} must have exactly one placeholder, {{statement}}")
-        return value
+    _needs_statement_slot = field_validator("instruction")(lambda value: _check_instruction(value))
 
     @model_validator(mode="after")
     def _consistent(self) -> MoralProbeCatalog:
@@ -112,6 +152,11 @@ class MoralProbeCatalog(Strict):
     def by_foundation(self, foundation: str) -> list[MoralProbe]:
         return [p for p in self.probes if p.foundation == foundation]
 
+    @property
+    def items(self) -> list[MoralProbe]:
+        """The probes (the name every self-report instrument shares, see :class:`ValueCatalog`)."""
+        return list(self.probes)
+
     def render(self, probe: MoralProbe, language: str) -> str:
         """The full prompt for one probe in one language."""
         return self.instruction[language].replace("{statement}", probe.text[language])
@@ -127,6 +172,117 @@ def load_moral_probes(path: str | Path = DEFAULT_MORAL_PROBES) -> MoralProbeCata
         The validated catalog.
     """
     return MoralProbeCatalog.model_validate(read_catalog_yaml(path))
+
+
+# ------------------------------------------------------------------------------- Schwartz values
+class ValueDefinition(Strict):
+    """One basic value (the construct its items measure): its higher-order value, its defining goal in tribunal's
+    words, and the publication the construct comes from."""
+
+    id: Literal[
+        "self_direction",
+        "stimulation",
+        "hedonism",
+        "achievement",
+        "power",
+        "security",
+        "conformity",
+        "tradition",
+        "benevolence",
+        "universalism",
+    ]
+    higher_order: Literal["openness_to_change", "self_enhancement", "conservation", "self_transcendence"]
+    goal: str = Field(min_length=1, description="the motivational goal that defines the value, in our words")
+    source: str = Field(min_length=1, description="the publication the construct comes from")
+
+    @model_validator(mode="after")
+    def _theory_grouping(self) -> ValueDefinition:
+        expected = VALUE_GROUPS[self.id]
+        if self.higher_order != expected:
+            raise ValueError(f"{self.id!r} belongs to {expected!r} in Schwartz's theory, not {self.higher_order!r}")
+        return self
+
+
+class ValueItem(Strict):
+    """One statement rated for agreement; ``reverse`` marks agreement as *less* weight on the value."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    value: Literal[
+        "self_direction",
+        "stimulation",
+        "hedonism",
+        "achievement",
+        "power",
+        "security",
+        "conformity",
+        "tradition",
+        "benevolence",
+        "universalism",
+    ]
+    reverse: bool = False
+    text: LocalizedText
+
+    _check_text = field_validator("text")(check_localized)
+
+    @property
+    def dimension(self) -> str:
+        """The dimension a rating of this item scores: its basic value."""
+        return self.value
+
+
+class ValueCatalog(Strict):
+    """Schwartz value items plus the instruction that asks for a rating (the same form as the moral probes)."""
+
+    version: str = "1"
+    instrument: Literal["schwartz_values"] = "schwartz_values"
+    source: str = Field(min_length=1, description="the theory the instrument measures")
+    scale: RatingScale = RatingScale()
+    instruction: LocalizedText
+    values: list[ValueDefinition] = Field(min_length=1)
+    items: list[ValueItem] = Field(min_length=1)
+
+    _needs_statement_slot = field_validator("instruction")(lambda value: _check_instruction(value))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ValueCatalog:
+        duplicates = _duplicates([v.id for v in self.values])
+        if duplicates:
+            raise ValueError(f"values: each value is defined once; repeated: {', '.join(duplicates)}")
+        duplicates = _duplicates([i.id for i in self.items])
+        if duplicates:
+            raise ValueError(f"item ids must be unique; repeated: {', '.join(duplicates)}")
+        defined = {v.id for v in self.values}
+        languages = set(self.instruction)
+        for item in self.items:
+            if item.value not in defined:
+                raise ValueError(f"item {item.id!r} measures {item.value!r}, which `values` does not define")
+            missing = languages - set(item.text)
+            if missing:
+                raise ValueError(f"item {item.id!r} has no text in {', '.join(sorted(missing))}")
+        return self
+
+    def by_value(self, value: str) -> list[ValueItem]:
+        return [i for i in self.items if i.value == value]
+
+    def render(self, item: ValueItem, language: str) -> str:
+        """The full prompt for one item in one language."""
+        return self.instruction[language].replace("{statement}", item.text[language])
+
+
+def load_schwartz_values(path: str | Path = DEFAULT_SCHWARTZ_VALUES) -> ValueCatalog:
+    """Load and validate a Schwartz value catalog.
+
+    Args:
+        path: the YAML file; the catalog shipped with tribunal when omitted.
+
+    Returns:
+        The validated catalog.
+    """
+    return ValueCatalog.model_validate(read_catalog_yaml(path))
+
+
+#: A self-report instrument's catalog: both are asked and scored the same way.
+ProbeCatalog = MoralProbeCatalog | ValueCatalog
 
 
 # ------------------------------------------------------------------------------ persona attributes
@@ -216,11 +372,19 @@ def read_catalog_yaml(path: str | Path) -> object:
 
 __all__ = [
     "ATTRIBUTE_POOLS",
+    "HIGHER_ORDER_VALUES",
     "MORAL_FOUNDATIONS",
+    "SCHWARTZ_VALUES",
+    "VALUE_GROUPS",
     "AttributeOption",
     "MoralProbe",
     "MoralProbeCatalog",
     "PersonaAttributes",
+    "ProbeCatalog",
     "RatingScale",
+    "ValueCatalog",
+    "ValueDefinition",
+    "ValueItem",
     "load_moral_probes",
+    "load_schwartz_values",
 ]

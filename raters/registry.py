@@ -35,6 +35,7 @@ RATERS: Registry[Rater] = Registry(
         "prototype": "raters.prototype:PrototypeRater",
         "hf-classifier": "raters.hf_classifier:HFClassifierRater",
         "moral-probe": "raters.moral_probe:MoralProbeRater",
+        "value-probe": "raters.moral_probe:ValueProbeRater",
     },
     noun="rater kind",
     plural="kinds",

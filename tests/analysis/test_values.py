@@ -9,6 +9,7 @@ import pytest
 from scipy.stats import binom
 
 from analysis import value_inertia
+from analysis.values import P_FLOOR
 
 
 def test_value_inertia_toy():
@@ -146,3 +147,40 @@ def test_undefined_persona_effects_say_why():
     assert res["n_persona_answers"] == 4 and "1 of 5 answers without item left out" in res["note"]
     with pytest.raises(ValueError, match="confidence"):
         value_inertia(same, confidence=95)
+
+
+def test_the_null_share_is_what_noise_alone_gives_and_the_f_test_holds_its_level():
+    # 400 datasets with no persona effect: the sample partial eta² averages its null, nu1 / (nu1 + nu2), and the
+    # F test rejects at about 5%; with a real effect it rejects nearly always.
+    n_sets = 400
+    res = value_inertia(_simulate(np.random.default_rng(23), n_sets, 0.0))
+    null = res["df_persona"] / (res["df_persona"] + res["df_residual"])
+    # 480 answers, rank 30 + 7: nu1 = 29, nu2 = 443
+    assert np.allclose(res["persona_eta_squared_null"], null) and null.iloc[0] == pytest.approx(29 / (29 + 443))
+    assert res["persona_eta_squared"].mean() == pytest.approx(null.iloc[0], rel=0.05)
+    rejected = int((res["persona_p"] < 0.05).sum())
+    assert binom.ppf(0.0005, n_sets, 0.05) <= rejected <= binom.isf(0.0005, n_sets, 0.05)
+    assert ((res["persona_p"] > 0) & (res["persona_p"] <= 1)).all()
+    strong = value_inertia(_simulate(np.random.default_rng(24), 50, 0.2))
+    assert (strong["persona_p"] < 0.05).mean() > 0.95
+
+
+def test_the_f_test_p_matches_scipy_and_never_reads_zero():
+    from scipy.stats import f
+
+    data = _simulate(np.random.default_rng(9), 1, 0.3)
+    row = value_inertia(data).iloc[0]
+    assert row["persona_p"] == pytest.approx(f.sf(row["persona_f"], row["df_persona"], row["df_residual"]), rel=1e-12)
+    # persona effects a thousand times the noise: the p underflows the double range and reads as the floor
+    q = np.repeat(np.arange(40), 8)
+    huge = pd.DataFrame({"dimension": "care", "persona_id": q, "item": np.tile(np.arange(8), 40)})
+    huge["score"] = q + np.random.default_rng(1).normal(0, 0.001, len(q))
+    row = value_inertia(huge, language=None).iloc[0]
+    assert row["persona_p"] == P_FLOOR > 0 and "below 1e-300" in row["note"]
+    # scipy's noncentral F gives NaN that far out: no interval rather than a solver crash, and the note says so
+    assert np.isnan(row["persona_eta_squared_ci_low"]) and "no interval" in row["note"]
+    assert row["persona_omega_squared"] == pytest.approx(1, abs=1e-6)
+    # no test where the model cannot be fitted: both figures empty, as the note says
+    single = pd.DataFrame({"dimension": "care", "persona_id": list("ab"), "item": "x", "score": [0.1, 0.9]})
+    row = value_inertia(single, language=None).iloc[0]
+    assert np.isnan(row["persona_p"]) and np.isnan(row["persona_eta_squared_null"]) and row["note"]

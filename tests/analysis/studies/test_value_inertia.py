@@ -128,3 +128,79 @@ def test_value_inertia_headline_removes_probe_and_language_effects(tmp_path):
     same = value_inertia(answers).iloc[0]  # the headline is value_inertia() with the probe and language as items
     assert row["persona_eta_squared"] == pytest.approx(same["persona_eta_squared"])
     assert same["eta_squared"] < 0.3  # the old pooled figure
+
+
+def test_value_headline_leads_with_the_corrected_effect_for_values_and_higher_order_values(tmp_path):
+    # Known truth: persona effects of variance .02 on benevolence and universalism (so on self-transcendence,
+    # which pools them), none on power; error SD .1. Two items per value, two languages, two repeats, 15 personas.
+    from analysis.studies.value_inertia import LEAD_COLUMNS
+
+    rng = np.random.default_rng(31)
+    alpha = rng.normal(size=15)
+    alpha = (alpha - alpha.mean()) / alpha.std() * np.sqrt(0.02)
+    cells, ratings, answers = [], [], []
+    for value, effect in (("benevolence", alpha), ("universalism", alpha), ("power", 0 * alpha)):
+        for p in [*range(15), None]:
+            for j, beta in enumerate((-0.2, 0.1)):
+                for lang in ("en", "zh"):
+                    for r in range(2):
+                        key = f"{value}-{p}-{j}-{lang}-{r}"
+                        persona = "none" if p is None else f"p{p}"
+                        cells.append(
+                            {
+                                "key": key,
+                                "persona_id": persona,
+                                "persona_category": "none" if p is None else "randomized",
+                                "is_baseline": int(p is None),
+                                "target_id": f"{value}_{j}",
+                                "target_category": value,
+                                "template_id": "moral_probes",
+                                "language": lang,
+                                "repeat": r,
+                            }
+                        )
+                        score = 0.6 + (0 if p is None else effect[p]) + beta + rng.normal(0, 0.1)
+                        ratings.append(
+                            {
+                                "cell": key,
+                                "rater": "self-values",
+                                "kind": "value-probe",
+                                "dimension": value,
+                                "score": score,
+                            }
+                        )
+                        answers.append(
+                            {
+                                "persona_id": persona,
+                                "item": f"{value}_{j}",
+                                "language": lang,
+                                "value": value,
+                                "score": score,
+                            }
+                        )
+    run = make_store(tmp_path / "run", cells, ratings, configs=[{"study": "value_inertia"}])
+    vi = analyze_run(run)["headline_value_inertia"]
+    assert tuple(vi.columns[: len(LEAD_COLUMNS)]) == LEAD_COLUMNS
+    assert list(zip(vi["instrument"], vi["dimension"], strict=True)) == [
+        ("schwartz_values", "power"),
+        ("schwartz_values", "benevolence"),
+        ("schwartz_values", "universalism"),
+        ("schwartz_higher_order", "self_enhancement"),
+        ("schwartz_higher_order", "self_transcendence"),
+    ]
+    row = vi.set_index("dimension")
+    share = 0.02 / (0.02 + 0.01)  # the population partial eta² of the persona effects
+    for dim in ("benevolence", "universalism", "self_transcendence"):
+        assert row.loc[dim, "persona_omega_squared"] == pytest.approx(share, abs=0.1), dim
+        assert row.loc[dim, "persona_eta_squared_ci_low"] > 0.4 and row.loc[dim, "persona_eta_squared_ci_high"] < 0.9
+        assert row.loc[dim, "persona_p"] < 1e-6 and row.loc[dim, "note"] == ""
+        assert row.loc[dim, "persona_eta_squared"] > row.loc[dim, "persona_eta_squared_null"]
+    assert row.loc["power", "persona_eta_squared_ci_low"] == 0 and row.loc["power", "persona_p"] > 0.001
+    assert row.loc["power", "persona_omega_squared"] < 0.2
+    assert row.loc["self_transcendence", "scores_from"] == "pooled from benevolence, universalism"
+    # the higher-order row is value_inertia() over its values' answers pooled, each item its own effect
+    frame = pd.DataFrame(answers)
+    pooled = value_inertia(frame[frame["value"] != "power"].assign(dimension="self_transcendence")).iloc[0]
+    for column in ("persona_omega_squared", "persona_eta_squared_ci_high", "persona_eta_squared_null", "persona_p"):
+        assert row.loc["self_transcendence", column] == pytest.approx(pooled[column], rel=1e-9)
+    assert row.loc["self_transcendence", "n_items"] == 8  # 4 items × 2 languages
