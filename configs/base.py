@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib.metadata
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -135,6 +135,12 @@ class ModelSpec(Strict):
     price: Price | None = Field(None, description="USD per million tokens, for the run's cost estimate")
     params_b: float | None = Field(
         None, gt=0, le=100_000, description="parameter count in billions, for analyses by model size"
+    )
+    tuning: Literal["base", "instruct", "preference"] | None = Field(
+        None,
+        description="how the checkpoint was post-trained: base (pretrained only), instruct (supervised "
+        "instruction tuning) or preference (instruction plus preference tuning: RLHF, DPO, ...), for analyses by "
+        "tuning (PolygloToxicityPrompts)",
     )
 
     @field_validator("backend")

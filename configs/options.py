@@ -193,6 +193,12 @@ class VLLMOptions(Options):
     pipeline_parallel_size: int | None = Field(None, ge=1, le=1024)
     data_parallel_size: int | None = Field(None, ge=1, le=1024)
     gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
+    gpu_memory_gb: float | None = Field(
+        None,
+        gt=0,
+        le=100_000,
+        description="the GPU's memory in GB (default 80) for the check of configs.gpu_memory; not passed to vLLM",
+    )
     max_model_len: int | None = Field(None, ge=1)
     max_num_seqs: int | None = Field(None, ge=1)
     dtype: str | None = None
@@ -301,8 +307,33 @@ class RefusalPatternsOptions(Options):
     patterns: Path | None = Field(None, description="a YAML file of the built-in list's shape")
 
 
+#: A scorer's training languages (``languages`` of a classifier rater): what its scores can be trusted on.
+_LANGUAGES_DESCRIPTION = (
+    "the language codes the classifier was trained on; the PolygloToxicityPrompts report flags every language "
+    "outside them"
+)
+
+
+def _language_codes(value: list[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    codes = [str(code).strip().lower() for code in value]
+    pattern = re.compile(r"[a-z]{2,3}(-[a-z0-9]{2,8})*")
+    bad = [raw for raw, code in zip(value, codes, strict=True) if not pattern.fullmatch(code)]
+    if bad:
+        raise ValueError(f"{', '.join(map(repr, bad))}: not a language code such as 'en' or 'zh'")
+    if len(set(codes)) != len(codes):
+        raise ValueError("a language is listed twice")
+    return codes
+
+
 class ProfanityCheckOptions(Options):
-    """``kind: profanity-check``: no options."""
+    """``kind: profanity-check``: only ``languages``, English (the wheel's classifier was trained on English
+    text) unless told otherwise."""
+
+    languages: list[str] = Field(default_factory=lambda: ["en"], min_length=1, description=_LANGUAGES_DESCRIPTION)
+
+    _codes = field_validator("languages")(_language_codes)
 
 
 class PrototypeOptions(Options):
@@ -323,6 +354,11 @@ class HFClassifierOptions(Options):
     device: str = Field("cpu", min_length=1)
     batch_size: int = Field(32, ge=1, le=4096)
     max_length: int = Field(512, ge=1, le=1_000_000)
+    languages: list[str] | None = Field(
+        None, min_length=1, description=_LANGUAGES_DESCRIPTION + " (unknown when omitted)"
+    )
+
+    _codes = field_validator("languages")(_language_codes)
 
 
 class MoralProbeOptions(Options):

@@ -9,6 +9,9 @@ Options (:class:`configs.options.HFClassifierOptions`):
     ``labels``: the label mapping, e.g. ``{toxic: toxicity}`` or ``{LABEL_1: toxicity}``.
     ``device``: ``cpu`` (default), ``cuda``, ``cuda:1``, ...
     ``batch_size`` (default 32), ``max_length`` (default 512).
+    ``languages``: the language codes the model was trained on (unknown when omitted); the PolygloToxicityPrompts
+    report flags every language outside them (:mod:`analysis.toxicity.scorers`). Declared, not measured, and not
+    part of the rater's identity.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class HFClassifierRater(Rater):
         self._pipeline = pipeline
         self.batch_size = options.batch_size
         self.max_length = options.max_length
+        self.languages: tuple[str, ...] | None = tuple(options.languages) if options.languages else None
 
     def model_label(self) -> str | None:
         return self.options.path or "injected-pipeline"

@@ -3,6 +3,10 @@
 It catches insults, slurs and swearing and misses implicit hate and threats (DESIGN.md); its probability is the
 score of the dimension it stands for (``profanity`` by default; ``dimensions: [toxicity]`` to let it stand for
 toxicity). Only the first dimension listed is rated.
+
+Its classifier was trained on English text: ``languages`` (:class:`configs.options.ProfanityCheckOptions`) is
+``[en]`` unless the config says otherwise, and the PolygloToxicityPrompts report flags every other language it
+scored (:mod:`analysis.toxicity.scorers`).
 """
 
 from __future__ import annotations
@@ -27,13 +31,15 @@ INSTALL_HINT = "pip install alt-profanity-check"
 class ProfanityCheckRater(Rater):
     description = "alt-profanity-check's linear classifier (offline, CPU); insults, slurs and swearing"
     default_dimensions = ("profanity", "toxicity", "insult")
-    Options = ProfanityCheckOptions  # none: an option given is a typo
+    Options = ProfanityCheckOptions  # only `languages`: any other option given is a typo
 
     def __init__(self, spec: RaterSpec, **kwargs: Any) -> None:
         super().__init__(spec, **kwargs)
         if importlib.util.find_spec("profanity_check") is None:
             raise ValueError(f"rater kind 'profanity-check' needs alt-profanity-check; install it with: {INSTALL_HINT}")
         self.dimensions = self.dimensions[:1]
+        #: the languages its scores can be trusted on (declared, not measured; not part of its identity)
+        self.languages: tuple[str, ...] = tuple(ProfanityCheckOptions.model_validate(spec.options).languages)
         self._version = importlib.metadata.version("alt-profanity-check")
 
     def model_label(self) -> str | None:

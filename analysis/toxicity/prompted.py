@@ -11,9 +11,10 @@ For prompts :math:`p=1..P`, each with continuations scored :math:`s_{p,1..n_p}` 
 
 Unscored continuations (``NaN``) are left out and counted: ``n_scored`` next to ``n_generations``. Rows without
 a prompt id belong to no prompt: they are left out of every count and the ``note`` says how many. A score
-outside [0, 1] is an error (the metrics are defined on that range), raised with the column's name. The papers
-sample 25 continuations per prompt; with fewer, EMT and toxicity probability are lower, so compare them only
-at equal ``n`` per prompt.
+outside [0, 1] is an error (the metrics are defined on that range), raised with the column's name.
+RealToxicityPrompts samples 25 continuations per prompt [1]_, PolygloToxicityPrompts 10 (temperature 0.7, top_p
+1, up to 512 new tokens) [2]_; EMT and toxicity probability grow with the number of continuations, so compare
+them only at equal ``n`` per prompt. Their confidence intervals are :mod:`analysis.toxicity.ptp_intervals`.
 
 Scales
 ------
