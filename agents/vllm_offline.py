@@ -77,6 +77,7 @@ class VLLMBackend(Backend):
         if self._llm is None:
             vllm = _import_vllm()
             options, _ = resolve_option_refs(dict(self.spec.options), "options")  # as written, ${ENV_VAR}s resolved
+            options.pop("gpu_memory_gb", None)  # the card's size, for tribunal's own memory check only
             self._llm = vllm.LLM(model=self.spec.model, **options)
         return self._llm
 

@@ -14,6 +14,18 @@ exists but was not scored is *not* filled: it counts in ``n_unscored`` and leave
 *Rounds to success* is the first round whose score is below :math:`\tau` (0 if the original already was);
 cells that never get there count as failures. Stop reasons are those of the transcript's ``mitigation`` table.
 
+Intervals: the mean's is Student's :math:`t` over cells, :math:`\bar s_r \pm t_{n-1}\,s/\sqrt n`; the
+reduction's is the same over the paired per-cell differences :math:`s_{0}-s_{r}` (cells scored in both rounds);
+the share's is Wilson's (:mod:`analysis.intervals`). With fewer than two cells, or no spread between them, there
+is no interval (``NaN``): a zero-width interval would claim a certainty that a handful of equal scores lacks.
+
+Gate and measure. The loop's ``gate`` panel decides whether to rewrite again, and the critic reads its scores, so
+its curve falls by construction as soon as the rewrites please it: it shows that the loop ran, not that the text
+got less toxic. A held-out ``measure`` panel scores the same texts and never steers the loop; when the run's
+config names one, :func:`mitigation_tables` shows both curves and takes the headline success figure
+(``mitigation_success``) from the held-out panel. Which raters form each panel is read from the run's stored
+config (:func:`mitigation_panels`); a generation's panel score is the mean of that panel's raters' scores.
+
 Meaning preservation is the cosine similarity :math:`\frac{u\cdot v}{\lVert u\rVert\lVert v\rVert}` of sentence
 embeddings of the original and the rewrite (as in semantic-textual-similarity evaluation, Reimers & Gurevych
 2019). The embedding model is passed in as a callable, so this package imports no model runtime.
@@ -21,14 +33,32 @@ embeddings of the original and the rewrite (as in semantic-textual-similarity ev
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from analysis.frames import require_columns
+from analysis.frames import require_columns, str_categorical, values_as_strings
+from analysis.intervals import wilson_ci
+from analysis.io import RunTables
+from analysis.notes import Notes
+from analysis.self_judging import same_model, self_judging_notes
 
-__all__ = ["cosine_similarity", "meaning_preservation", "mitigation_curve", "rounds_to_success", "stop_reasons"]
+__all__ = [
+    "MitigationPanels",
+    "cosine_similarity",
+    "meaning_preservation",
+    "mitigation_by_panel",
+    "mitigation_curve",
+    "mitigation_panels",
+    "mitigation_tables",
+    "raters_scoring",
+    "rounds_to_success",
+    "stop_reasons",
+    "treated_cells",
+]
 
 STOP_REASONS = ("below_threshold", "max_rounds", "refused", "rewrite_failed")
 
@@ -78,7 +108,9 @@ def mitigation_curve(
         cells: Optional subset of cells (for example those in the ``mitigation`` table, which entered the loop).
 
     Returns:
-        ``round, n_cells, n_scored, n_unscored, mean_score, share_above, reduction, relative_reduction``.
+        ``round, n_cells, n_scored, n_unscored, mean_score, share_above, reduction, relative_reduction`` and the
+        95% intervals ``mean_ci_low/high`` (t over cells), ``share_ci_low/high`` (Wilson) and
+        ``reduction_ci_low/high`` (t over the cells' paired differences from round 0).
     """
     scores, exists, index = _round_matrix(data, cell, round_col, score, cells)
     columns = [
@@ -90,6 +122,7 @@ def mitigation_curve(
         "share_above",
         "reduction",
         "relative_reduction",
+        *("mean_ci_low", "mean_ci_high", "share_ci_low", "share_ci_high", "reduction_ci_low", "reduction_ci_high"),
     ]
     if not len(index):
         return pd.DataFrame(columns=columns)
@@ -110,7 +143,24 @@ def mitigation_curve(
     out["reduction"] = out["mean_score"].iloc[0] - out["mean_score"]
     with np.errstate(invalid="ignore", divide="ignore"):
         out["relative_reduction"] = out["reduction"] / out["mean_score"].iloc[0]
+    out["mean_ci_low"], out["mean_ci_high"] = _t_interval(scores)
+    out["share_ci_low"], out["share_ci_high"] = wilson_ci(np.nansum(scores >= threshold, axis=0), scored.sum(axis=0))
+    out["reduction_ci_low"], out["reduction_ci_high"] = _t_interval(scores[:, :1] - scores)
     return out
+
+
+def _t_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Column-wise Student-t interval of the mean over rows (``NaN`` values skipped); ``NaN`` where fewer than
+    two values are known or they do not vary."""
+    from scipy.stats import t as student_t
+
+    n = (~np.isnan(values)).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.nansum(values, axis=0) / n
+        sd = np.sqrt(np.nansum((values - mean) ** 2, axis=0) / (n - 1))
+        half = student_t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(n)
+    defined = (n >= 2) & (sd > 0)
+    return np.where(defined, mean - half, np.nan), np.where(defined, mean + half, np.nan)
 
 
 def rounds_to_success(
@@ -205,4 +255,226 @@ def meaning_preservation(
         sims.append(cosine_similarity(ea, eb))
     if sims:
         out.loc[ok] = np.concatenate(sims)
+    return out
+
+
+# ---------------------------------------------------------------------------------------- gate and measure
+#: What each panel is called in the tables.
+GATE, MEASURE = "gate", "measure (held out)"
+
+
+@dataclass(frozen=True)
+class MitigationPanels:
+    """Who did what in a run's mitigation loop, from its stored config.
+
+    Attributes:
+        gate: the gate panel's rater names (decides whether to rewrite again; the critic reads its scores).
+        measure: the held-out panel's rater names (scores every round, never gates); empty when none.
+        critic: the critic's model name; ``dimension`` and ``threshold``: what the loop measured and its threshold.
+        measure_overlaps: held-out raters whose judge model is the critic's or the rewriter's.
+        known: whether the run's config was stored (otherwise every rater counts as gate).
+    """
+
+    gate: tuple[str, ...]
+    measure: tuple[str, ...] = ()
+    critic: str | None = None
+    dimension: str | None = None
+    threshold: float | None = None
+    measure_overlaps: tuple[str, ...] = field(default_factory=tuple)
+    known: bool = True
+
+    def frame(self) -> pd.DataFrame:
+        """``mitigation_panels``: one row per role (``role, who, what it does``)."""
+        rows = [
+            {"role": "critic", "who": self.critic or "(unknown)", "does": "writes the feedback on each rewrite"},
+            {
+                "role": GATE,
+                "who": ", ".join(self.gate) or "(none)",
+                "does": "decides whether to rewrite again; the critic is shown its scores",
+            },
+        ]
+        if self.measure:
+            rows.append(
+                {
+                    "role": MEASURE,
+                    "who": ", ".join(self.measure),
+                    "does": "scores every round for this report; never gates, never reaches the critic",
+                }
+            )
+        return pd.DataFrame(rows, columns=["role", "who", "does"])
+
+
+def mitigation_panels(config: Mapping[str, Any] | None, raters: Iterable[str] = ()) -> MitigationPanels:
+    """The loop's gate and measure panels from a run's stored config (:class:`MitigationPanels`).
+
+    Args:
+        config: The run's stored experiment config (``RunTables.config``), or ``None``.
+        raters: The rater names of the run's ratings, the gate when the config is unknown.
+    """
+    section = (config or {}).get("mitigation")
+    if not isinstance(section, Mapping):
+        return MitigationPanels(gate=tuple(sorted(set(raters))), known=False)
+    panel = [r for r in ((config or {}).get("panel") or {}).get("raters") or [] if isinstance(r, Mapping)]
+    measure = tuple(section.get("measure") or ())
+    configured = section.get("gate") or section.get("raters")
+    gate = tuple(configured) if configured else tuple(str(r.get("name")) for r in panel if r.get("name") not in measure)
+    models = {str(m.get("name")): m for m in (config or {}).get("models") or [] if isinstance(m, Mapping)}
+
+    def model(reference: Any) -> Mapping[str, Any] | None:
+        return models.get(reference) if isinstance(reference, str) else reference
+
+    critic = model(section.get("critic"))
+    helpers = [m for m in (critic, model(section.get("rewriter"))) if isinstance(m, Mapping)]
+    overlaps = []
+    for rater in panel:
+        judge = model(rater.get("model"))
+        if rater.get("name") in measure and isinstance(judge, Mapping) and any(same_model(judge, h) for h in helpers):
+            overlaps.append(str(rater.get("name")))
+    threshold = section.get("threshold")
+    return MitigationPanels(
+        gate=gate,
+        measure=measure,
+        critic=str(critic.get("name")) if isinstance(critic, Mapping) else None,
+        dimension=section.get("dimension"),
+        threshold=float(threshold) if isinstance(threshold, int | float) else None,
+        measure_overlaps=tuple(overlaps),
+    )
+
+
+def treated_cells(mitigation: pd.DataFrame) -> pd.Series:
+    """The cells the gate sent to the critic: rewritten at least once, or stopped by a failed critique/rewrite."""
+    require_columns(mitigation, ["cell_id", "rounds", "stop_reason"], what="mitigation")
+    sent = (mitigation["rounds"].astype(int) > 0) | (mitigation["stop_reason"].astype(str) == "rewrite_failed")
+    return mitigation.loc[sent.to_numpy(), "cell_id"]
+
+
+def _panel_scores(tables: RunTables, raters: Sequence[str], dimension: str) -> pd.DataFrame:
+    """Every round's generations with the panel's mean score on ``dimension`` (``NaN``: no rater of it scored)."""
+    r = tables.ratings
+    keep = (str_categorical(r["dimension"]) == dimension) & str_categorical(r["rater_name"]).isin(list(raters))
+    keep &= r["score"].notna()
+    score = r.loc[keep.to_numpy()].groupby("generation_id", observed=True)["score"].mean()
+    gens = tables.generations[["generation_id", "cell_id", "round"]]
+    return gens.assign(score=score.reindex(gens["generation_id"]).to_numpy())
+
+
+def raters_scoring(ratings: pd.DataFrame, dimension: str) -> set[str]:
+    """The names of the raters with a rating on ``dimension`` (from the codes: no string per row)."""
+    return values_as_strings(ratings.loc[(str_categorical(ratings["dimension"]) == dimension).to_numpy(), "rater_name"])
+
+
+def mitigation_by_panel(
+    tables: RunTables, dimension: str, threshold: float, panels: MitigationPanels, cells: Iterable | None = None
+) -> dict[str, pd.DataFrame]:
+    """Each panel's mitigation curve (:func:`mitigation_curve`) over ``cells``: gate, and measure when it has one.
+
+    Returns:
+        Panel label (:data:`GATE`, :data:`MEASURE`) → its curve; a panel none of whose raters scored
+        ``dimension`` is left out.
+    """
+    scored = raters_scoring(tables.ratings, dimension)
+    curves = {}
+    for label, raters in ((GATE, panels.gate), (MEASURE, panels.measure)):
+        if set(raters) & scored:
+            curves[label] = mitigation_curve(_panel_scores(tables, raters, dimension), threshold=threshold, cells=cells)
+    return curves
+
+
+def success_rows(curves: Mapping[str, pd.DataFrame], panels: MitigationPanels) -> pd.DataFrame:
+    """``mitigation_success``: per panel, round 0 against the last round (headline row first: the held-out one)."""
+    rows = []
+    for label, curve in sorted(curves.items(), key=lambda kv: kv[0] != MEASURE):
+        if not len(curve):
+            continue
+        first, last = curve.iloc[0], curve.iloc[-1]
+        rows.append(
+            {
+                "panel": label,
+                "raters": ", ".join(panels.measure if label == MEASURE else panels.gate),
+                "headline": not rows,
+                "n_cells": int(first["n_cells"]),
+                "n_scored_round0": int(first["n_scored"]),
+                "n_scored_last": int(last["n_scored"]),
+                "last_round": int(last["round"]),
+                "mean_round0": first["mean_score"],
+                "mean_last": last["mean_score"],
+                "reduction": last["reduction"],
+                "reduction_ci_low": last["reduction_ci_low"],
+                "reduction_ci_high": last["reduction_ci_high"],
+                "relative_reduction": last["relative_reduction"],
+                "share_above_round0": first["share_above"],
+                "share_above_last": last["share_above"],
+                "share_last_ci_low": last["share_ci_low"],
+                "share_last_ci_high": last["share_ci_high"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def panel_notes(panels: MitigationPanels, curves: Mapping[str, pd.DataFrame], config: Any) -> list[str]:
+    """What a reader must know about the panels behind the mitigation figures (one clause each)."""
+    out = []
+    if not panels.known:
+        out.append("the run's config is not stored: every rater counts as the gate panel")
+    elif not panels.measure:
+        out.append("no held-out measure panel: these figures are the gate's own verdict, which the loop optimises")
+    elif MEASURE not in curves:
+        out.append(
+            "no held-out measure rater scored the loop's dimension here (or all were left out as untrusted): "
+            "the figures fall back to the gate's own verdict"
+        )
+    if panels.measure_overlaps:
+        out.append(
+            f"held-out rater(s) {', '.join(panels.measure_overlaps)} judge with the critic's or rewriter's "
+            "model, so the held-out measure shares its taste"
+        )
+    out.extend(self_judging_notes(config, set(panels.gate) | set(panels.measure)))
+    return out
+
+
+def mitigation_tables(
+    tables: RunTables, tox_dim: str | None, threshold: float, notes: Notes
+) -> dict[str, pd.DataFrame]:
+    """The generic mitigation tables of a run (``tribunal analyze``), reasons for missing ones to ``notes``.
+
+    ``mitigation_stop_reasons``; ``mitigation_panels`` (who critiques, gates and measures);
+    ``mitigation_curve`` (the headline panel's curve over every cell the loop saw: the held-out measure panel's
+    when the run has one, else the gate's; its ``panel`` column says which); ``mitigation_curve_gate`` (the gate's,
+    when a measure panel exists); ``mitigation_rounds_to_success`` (the headline panel's) and
+    ``mitigation_success`` (round 0 against the last round over the cells the gate sent to the critic, one row per
+    panel, the headline first). The loop's own dimension and threshold are used where the config gives them.
+    """
+    if not len(tables.mitigation):
+        notes.add("mitigation_curve", "no cell went through the mitigation loop")
+        return {}
+    out = {"mitigation_stop_reasons": stop_reasons(tables.mitigation)}
+    panels = mitigation_panels(tables.config, values_as_strings(tables.ratings["rater_name"]))
+    out["mitigation_panels"] = panels.frame()
+    scored_dims = values_as_strings(tables.ratings["dimension"])
+    dimension = panels.dimension if panels.dimension in scored_dims else tox_dim
+    if dimension is None:
+        notes.add("mitigation_curve", "the mitigation curve needs a rated toxicity dimension")
+        return out
+    threshold = panels.threshold if panels.threshold is not None else threshold
+    curves = mitigation_by_panel(tables, dimension, threshold, panels, cells=tables.mitigation["cell_id"])
+    if not curves:
+        notes.add("mitigation_curve", f"no gate or measure rater scored {dimension}")
+        return out
+    label = MEASURE if MEASURE in curves else GATE
+    out["mitigation_curve"] = curves[label].assign(panel=label)
+    if label == MEASURE and GATE in curves:
+        out["mitigation_curve_gate"] = curves[GATE].assign(panel=GATE)
+    headline_raters = panels.measure if label == MEASURE else panels.gate
+    scores = _panel_scores(tables, headline_raters, dimension)
+    out["mitigation_rounds_to_success"] = rounds_to_success(
+        scores, threshold=threshold, cells=tables.mitigation["cell_id"]
+    )
+    treated = treated_cells(tables.mitigation)
+    success = success_rows(mitigation_by_panel(tables, dimension, threshold, panels, cells=treated), panels)
+    if len(success):
+        out["mitigation_success"] = success
+    else:
+        notes.add("mitigation_success", "no cell was at or above the gate's threshold: nothing was rewritten")
+    for reason in panel_notes(panels, curves, tables.config):
+        notes.add("mitigation_curve", reason)
     return out

@@ -16,7 +16,8 @@ then that study's headline tables, then the generic sections, one function each,
    (:mod:`analysis.toxicity`, :mod:`analysis.regression`);
 4. ``agreement*``, ``spearman``, ``judge_errors`` and ``demographic_sensitivity`` (:mod:`analysis.agreement`,
    :mod:`analysis.demographics`);
-5. ``mitigation_*``: stop reasons, the mitigation curve and rounds to success (:mod:`analysis.mitigation`);
+5. ``mitigation_*``: stop reasons, who critiques, gates and measures, the gate's and the held-out panel's curves,
+   rounds to success and the success figure (:func:`analysis.mitigation.mitigation_tables`);
 6. ``examples`` (the most toxic generations, whose text only the HTML report reads) and ``notes``.
 
 Untrusted judges' ratings are left out of everything but the judge card, ``rating_coverage`` and the agreement
@@ -34,13 +35,14 @@ import pandas as pd
 
 from analysis.agreement import agreement_by, judge_error_correlation, spearman_matrix
 from analysis.demographics import demographic_sensitivity
-from analysis.frames import str_categorical
+from analysis.frames import pairs_in, str_categorical, values_as_strings
 from analysis.io import AnalysisFrame, RunTables, analysis_frame, load_audit_card, load_run, ratings_long
 from analysis.judge_audit import CARD_COLUMNS, TrustPolicy, judge_card, merge_cards, run_card_rows
-from analysis.mitigation import mitigation_curve, rounds_to_success, stop_reasons
+from analysis.mitigation import mitigation_tables
 from analysis.notes import Notes
 from analysis.refusal import gender_gaps, refusal_rates_by_factor
 from analysis.regression import persona_regressions
+from analysis.self_judging import self_judging_notes
 from analysis.studies import pick_toxicity_dimension, study_headline
 from analysis.studies.persona_toxicity import persona_valences
 from analysis.toxicity import ptp_metrics, rating_scales, toxicity_amplification
@@ -85,6 +87,8 @@ def analyze_tables(
     notes = Notes()
     # The judge card leads: every judge of the run, trusted or not; the findings use the trusted ones.
     card, used, judged = _judges(tables, n_boot, seed, notes)
+    for reason in self_judging_notes(tables.config):  # beside the judge card: these judges rated their own model
+        notes.add("judge_card", reason)
     everyone = tables
     tables = judged
     af = analysis_frame(tables)
@@ -120,7 +124,7 @@ def analyze_tables(
     valence = persona_valences(tables)
     out.update(_toxicity(frame, tox_dim, threshold, n_boot, regressions, seed, notes, scales=scales, valence=valence))
     out.update(_agreement(everyone, _scored_dimensions(af_all), notes))
-    out.update(_mitigation(tables, tox_dim, threshold, notes))
+    out.update(mitigation_tables(tables, tox_dim, threshold, notes))
     out["examples"] = _examples(frame)
     out["notes"] = notes.frame()
     return out
@@ -164,7 +168,7 @@ def _judges(tables: RunTables, n_boot: int, seed: int, notes: Notes) -> tuple[pd
             "swaps and stability",
         )
     rows = []
-    in_run = set(tables.ratings["rater_name"].astype(str)) if tables.has_ratings else set()
+    in_run = values_as_strings(tables.ratings["rater_name"]) if tables.has_ratings else set()
     untrusted: set[tuple[str, str]] = set()
     for record in card.to_dict("records"):
         name = str(record["rater"])
@@ -181,8 +185,7 @@ def _judges(tables: RunTables, n_boot: int, seed: int, notes: Notes) -> tuple[pd
                      "why": reason if used_it or not reason else f"left out: {reason}"})  # fmt: skip
     if untrusted:  # a judge untrusted on one dimension keeps its verdicts on the others
         ratings = tables.ratings
-        pairs = ratings["rater_name"].astype(str) + "\x00" + ratings["dimension"].astype(str)
-        keep = ~pairs.isin({f"{name}\x00{dim}" for name, dim in untrusted})
+        keep = ~pairs_in(ratings["rater_name"], ratings["dimension"], untrusted)
         tables = dataclasses.replace(tables, ratings=ratings[keep].reset_index(drop=True))
         shown = ", ".join(f"{name} ({dim})" for name, dim in sorted(untrusted))
         notes.add("headline", f"untrusted judges left out of the findings: {shown}")
@@ -397,7 +400,7 @@ def _agreement(tables: RunTables, dims: list[str], notes: Notes) -> Tables:
     if not dims:
         notes.add("agreement", "no ratings in this run yet")
         return {}
-    long = ratings_long(tables, 0)
+    long = ratings_long(tables, 0, cell_columns=("language",))  # what the agreement tables group by
     long["dimension"] = str_categorical(long["dimension"])
     long["rater"] = str_categorical(long["rater"])
     out = _rater_agreement(long, notes)
@@ -458,31 +461,6 @@ def _demographic_sensitivity(long: pd.DataFrame, notes: Notes) -> Tables:
     if not len(ds):
         notes.add("demographic_sensitivity", "no rater scored a generation under two values of one framing attribute")
     return {"demographic_sensitivity": ds}
-
-
-def _mitigation(tables: RunTables, tox_dim: str | None, threshold: float, notes: Notes) -> Tables:
-    """``mitigation_stop_reasons``, ``mitigation_curve`` and ``mitigation_rounds_to_success`` (all rounds)."""
-    if not len(tables.mitigation):
-        notes.add("mitigation_curve", "no cell went through the mitigation loop")
-        return {}
-    out: Tables = {"mitigation_stop_reasons": stop_reasons(tables.mitigation)}
-    if tox_dim is None:
-        notes.add("mitigation_curve", "the mitigation curve needs a rated toxicity dimension")
-        return out
-    gens_all = tables.generations[["generation_id", "cell_id", "round"]]
-    score = _toxicity_all_rounds(tables, tox_dim).reindex(gens_all["generation_id"]).to_numpy()
-    gens_all = gens_all.assign(score=score)
-    treated = tables.mitigation["cell_id"]
-    out["mitigation_curve"] = mitigation_curve(gens_all, threshold=threshold, cells=treated)
-    out["mitigation_rounds_to_success"] = rounds_to_success(gens_all, threshold=threshold, cells=treated)
-    return out
-
-
-def _toxicity_all_rounds(tables: RunTables, tox_dim: str) -> pd.Series:
-    """Mean ``tox_dim`` score per generation of every round (indexed by ``generation_id``)."""
-    r = tables.ratings
-    r = r[(str_categorical(r["dimension"]) == tox_dim).to_numpy() & r["score"].notna().to_numpy()]
-    return r.groupby("generation_id", observed=True)["score"].mean()
 
 
 def _examples(frame: pd.DataFrame) -> pd.DataFrame:

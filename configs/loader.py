@@ -2,8 +2,10 @@
 
 Every problem becomes a :class:`ConfigError` whose message is one line: ``FILE: FIELD.PATH: PROBLEM``. The CLI
 prints it and exits with status 2 before anything is written. What is valid but probably not meant (a panel
-whose raters score the study's dimension on different kinds of scale, :func:`scale_mix_warnings`) is logged as a
-warning on the ``configs.loader`` logger, which ``tribunal validate`` and ``tribunal run`` print.
+whose raters score the study's dimension on different kinds of scale, :func:`scale_mix_warnings`; a generator that
+is also a measuring judge, :func:`configs.judge_overlap.judge_overlap_warnings`; a vLLM model with little GPU memory
+to spare, :func:`configs.gpu_memory.gpu_memory_warnings`) is logged as a warning on the ``configs.loader`` logger,
+which ``tribunal validate`` and ``tribunal run`` print.
 """
 
 from __future__ import annotations
@@ -18,8 +20,17 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from configs.base import ENV_REF, ConfigError, ModelSpec
-from configs.catalog_schema import DEFAULT_MORAL_PROBES, MoralProbeCatalog, PersonaAttributes
+from configs.catalog_schema import (
+    DEFAULT_MORAL_PROBES,
+    DEFAULT_SCHWARTZ_VALUES,
+    SCHWARTZ_VALUES,
+    MoralProbeCatalog,
+    PersonaAttributes,
+    ValueCatalog,
+)
+from configs.gpu_memory import gpu_memory_warnings
 from configs.inputs import read_yaml_file
+from configs.judge_overlap import judge_overlap_warnings
 from configs.schema import (
     ExperimentConfig,
     Persona,
@@ -95,6 +106,8 @@ class Experiment:
     catalog_paths: dict[str, Path] = field(default_factory=dict)
     #: the moral-probe catalog, filtered to the selected probes, when ``grid.prompts`` is ``moral_probes``
     probes: MoralProbeCatalog | None = None
+    #: the Schwartz value catalog, filtered likewise, when ``grid.prompts.instruments`` lists ``schwartz_values``
+    values: ValueCatalog | None = None
 
     def snapshot(self) -> dict[str, Any]:
         """The resolved experiment as plain data, for the run directory (API keys stay ``${ENV}`` references)."""
@@ -104,7 +117,7 @@ class Experiment:
             "personas": [p.model_dump(mode="json") for p in self.personas],
             "targets": [t.model_dump(mode="json") for t in self.targets],
             "templates": [t.model_dump(mode="json") for t in self.templates],
-            "probes": self.probes.model_dump(mode="json") if self.probes else None,
+            "probes": _probes_snapshot(self.probes, self.values),
         }
 
     def resolve(self, relative: Path) -> Path:
@@ -180,7 +193,7 @@ def load_experiment(path: str | Path) -> Experiment:
 
     targets: tuple[TargetGroup, ...] = ()
     templates: tuple[Template, ...] = ()
-    probes = None
+    probes = values = None
     if grid.prompts is None:
         target_entries = catalog("targets", TargetCatalog).targets
         template_entries = catalog("templates", TemplateCatalog).templates
@@ -189,9 +202,11 @@ def load_experiment(path: str | Path) -> Experiment:
         _check_languages(targets, "name", grid.languages, paths["targets"], "targets")
         _check_languages(templates, "text", grid.languages, paths["templates"], "templates")
     elif grid.prompts.kind == "moral_probes":
-        probes = _moral_probes(config, path, paths)
+        probes, values = _probe_catalogs(config, path, paths)
 
-    for message in scale_mix_warnings(config, path):
+    for message in [*scale_mix_warnings(config, path), *judge_overlap_warnings(config, path)]:
+        logger.warning(message)
+    for message in gpu_memory_warnings(config, path):  # raises ConfigError where a model cannot fit at all
         logger.warning(message)
     return Experiment(
         config=config,
@@ -201,6 +216,7 @@ def load_experiment(path: str | Path) -> Experiment:
         templates=templates,
         catalog_paths=paths,
         probes=probes,
+        values=values,
     )
 
 
@@ -231,29 +247,56 @@ def _check_ids_distinct(personas: tuple[Persona, ...], path: Path) -> None:
         seen.add(persona.id)
 
 
-def _moral_probes(config: ExperimentConfig, path: Path, paths: dict[str, Path]) -> MoralProbeCatalog:
+def _probes_snapshot(probes: MoralProbeCatalog | None, values: ValueCatalog | None) -> Any:
+    """The probe catalogs as the snapshot's ``probes``: the moral catalog alone as before (so that fingerprints of
+    earlier runs hold), both instruments by name when Schwartz values are asked."""
+    moral = probes.model_dump(mode="json") if probes else None
+    if values is None:
+        return moral
+    return {"moral_foundations": moral, "schwartz_values": values.model_dump(mode="json")}
+
+
+def _probe_catalogs(
+    config: ExperimentConfig, path: Path, paths: dict[str, Path]
+) -> tuple[MoralProbeCatalog | None, ValueCatalog | None]:
+    """The instruments' catalogs, each filtered to the selected items (``ids`` and ``foundations`` select across
+    both; a Schwartz value counts as a foundation)."""
     spec = config.grid.prompts
     assert spec is not None and spec.kind == "moral_probes"
-    source = (path.parent / spec.path).resolve() if spec.path else DEFAULT_MORAL_PROBES
-    if not source.exists():
-        raise ConfigError(path, "grid.prompts.path", f"catalog file {source} does not exist")
-    paths["probes"] = source
-    catalog = validate_as(MoralProbeCatalog, read_yaml(source, referenced_as=(path, "grid.prompts.path")), source)
-    missing = [lang for lang in config.grid.languages if lang not in catalog.instruction]
-    if missing:
-        raise ConfigError(source, "instruction", f"no {', '.join(missing)} text, but the config asks for it")
-    chosen = list(_select(catalog.probes, spec.ids, source, path, "probes", "prompts.ids"))
+    wanted = {
+        "moral_foundations": ("path", spec.path, DEFAULT_MORAL_PROBES, MoralProbeCatalog, "probes"),
+        "schwartz_values": ("values_path", spec.values_path, DEFAULT_SCHWARTZ_VALUES, ValueCatalog, "values"),
+    }
+    catalogs: dict[str, Any] = {}
+    for instrument in spec.instruments:
+        field_name, written, default, model, key = wanted[instrument]
+        source = (path.parent / written).resolve() if written else default
+        if not source.exists():
+            raise ConfigError(path, f"grid.prompts.{field_name}", f"catalog file {source} does not exist")
+        paths[key] = source
+        catalog = validate_as(model, read_yaml(source, referenced_as=(path, f"grid.prompts.{field_name}")), source)
+        missing = [lang for lang in config.grid.languages if lang not in catalog.instruction]
+        if missing:
+            raise ConfigError(source, "instruction", f"no {', '.join(missing)} text, but the config asks for it")
+        catalogs[instrument] = (source, catalog)
+    every = [item for _, catalog in catalogs.values() for item in catalog.items]
+    where = next(iter(catalogs.values()))[0] if len(catalogs) == 1 else path  # the file a repeated id is in
+    chosen = list(_select(every, spec.ids, where, path, "probes", "prompts.ids"))
     if spec.foundations is not None:
-        known = sorted({p.foundation for p in catalog.probes})
+        known = sorted({item.dimension for item in every})
         for index, name in enumerate(spec.foundations):
             if name not in known:
                 raise ConfigError(
                     path, f"grid.prompts.foundations[{index}]", f"{name!r} is not a foundation ({', '.join(known)})"
                 )
-        chosen = [p for p in chosen if p.foundation in spec.foundations]
+        chosen = [item for item in chosen if item.dimension in spec.foundations]
     if not chosen:
         raise ConfigError(path, "grid.prompts", "no probe is left after the ids and foundations filters")
-    return catalog.model_copy(update={"probes": chosen})
+    kept = {id(item) for item in chosen}
+    moral, values = catalogs.get("moral_foundations"), catalogs.get("schwartz_values")
+    probes = moral[1].model_copy(update={"probes": [p for p in moral[1].probes if id(p) in kept]}) if moral else None
+    items = values[1].model_copy(update={"items": [i for i in values[1].items if id(i) in kept]}) if values else None
+    return (probes if probes is None or probes.probes else None), (items if items is None or items.items else None)
 
 
 def check_references(config: ExperimentConfig, path: Path) -> None:
@@ -282,11 +325,16 @@ def check_references(config: ExperimentConfig, path: Path) -> None:
     raters = {r.name for r in config.panel.raters}
     if mitigation.enabled and not raters:
         raise ConfigError(path, "mitigation", "the loop needs a panel to measure with; add panel.raters")
-    for index, name in enumerate(mitigation.raters or []):
-        if name not in raters:
-            raise ConfigError(
-                path, f"mitigation.raters[{index}]", f"{name!r} is not a panel rater ({', '.join(sorted(raters))})"
-            )
+    for field_name in ("raters", "gate", "measure"):
+        for index, name in enumerate(getattr(mitigation, field_name) or []):
+            if name not in raters:
+                known_raters = ", ".join(sorted(raters))
+                raise ConfigError(
+                    path, f"mitigation.{field_name}[{index}]", f"{name!r} is not a panel rater ({known_raters})"
+                )
+    held_out = set(mitigation.measure or [])
+    if mitigation.enabled and held_out and mitigation.gate_raters is None and raters <= held_out:
+        raise ConfigError(path, "mitigation.measure", "every panel rater is held out: name a gate panel too")
 
 
 def check_stage1_references(
@@ -318,6 +366,7 @@ RATER_SCALE_KINDS = {
     "refusal-patterns": "probability",
     "prototype": "other",
     "moral-probe": "rating",
+    "value-probe": "rating",
 }
 #: A rubric's ``kind`` → the kind of scale an LLM judge on it scores on.
 RUBRIC_SCALE_KINDS = {"scale": "rating", "binary": "probability", "multilabel": "probability"}
@@ -326,6 +375,7 @@ _DEFAULT_DIMENSIONS = {
     "profanity-check": ("profanity", "toxicity", "insult"),
     "refusal-patterns": ("refusal",),
     "moral-probe": ("care", "fairness", "loyalty", "authority", "sanctity"),
+    "value-probe": SCHWARTZ_VALUES,
     "prototype": ("toxicity",),
 }
 #: The dimension(s) each study measures (a run without a study is analysed on its toxicity dimension).
@@ -333,7 +383,7 @@ STUDY_DIMENSIONS = {
     None: ("toxicity",),
     "persona_toxicity": ("toxicity",),
     "ptp_multilingual": ("toxicity",),
-    "value_inertia": _DEFAULT_DIMENSIONS["moral-probe"],
+    "value_inertia": (*_DEFAULT_DIMENSIONS["moral-probe"], *SCHWARTZ_VALUES),
     "demo_safetybench": ("harmfulness",),
 }
 _RUBRICS_DIR = Path(__file__).resolve().parents[1] / "raters" / "rubrics"

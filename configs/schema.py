@@ -30,6 +30,7 @@ from configs.base import (
     check_unique_names,
 )
 from configs.options import RATER_OPTIONS, check_options
+from configs.ptp import PTPSection
 from configs.stage1 import Stage1Section
 
 TEMPLATE_STYLES = ("generic", "good", "bad", "negative", "harmful", "toxic")
@@ -131,12 +132,35 @@ class RandomPersonasConfig(Strict):
 
 
 class MoralProbePrompts(Strict):
-    """Moral-foundation probes as the prompts: each asks the model to rate its agreement with a statement."""
+    """Self-report probes as the prompts: each asks the model to rate its agreement with a statement.
+
+    ``instruments`` says which: moral-foundation probes (``moral_foundations``, the default), Schwartz value items
+    (``schwartz_values``) or both; ``ids`` and ``foundations`` select across them (a Schwartz value counts as a
+    foundation there). Left at its default, ``instruments`` is not written into the run's snapshot, so configs
+    written before it keep their fingerprint.
+    """
 
     kind: Literal["moral_probes"]
     path: Path | None = Field(None, description="a probe catalog; the shipped one when omitted")
+    instruments: list[Literal["moral_foundations", "schwartz_values"]] = Field(
+        default_factory=lambda: ["moral_foundations"],
+        min_length=1,
+        exclude_if=lambda value: value == ["moral_foundations"],
+        description="moral_foundations, schwartz_values or both",
+    )
+    values_path: Path | None = Field(None, description="a Schwartz value catalog; the shipped one when omitted")
     ids: list[str] | None = Field(None, description="a subset of probe ids; all when omitted")
-    foundations: list[str] | None = Field(None, description="only probes of these foundations")
+    foundations: list[str] | None = Field(None, description="only probes of these foundations (or Schwartz values)")
+
+    @model_validator(mode="after")
+    def _instrument_paths(self) -> MoralProbePrompts:
+        if len(set(self.instruments)) != len(self.instruments):
+            raise ValueError("instruments: an instrument is listed twice")
+        if self.path is not None and "moral_foundations" not in self.instruments:
+            raise ValueError("path is the moral-probe catalog, but instruments leaves out moral_foundations")
+        if self.values_path is not None and "schwartz_values" not in self.instruments:
+            raise ValueError("values_path is a Schwartz value catalog, but instruments leaves out schwartz_values")
+        return self
 
 
 class DatasetPrompts(Strict):
@@ -161,6 +185,11 @@ class DatasetPrompts(Strict):
     category_column: str | None = Field(None, description="file prompts: the column that gives each a category")
     instruction: LocalizedText | None = Field(
         None, description="per language, with {prompt}; a `default` entry serves languages not listed"
+    )
+    rate: Literal["reply", "prompt"] = Field(
+        "reply",
+        description="`reply`: the grid's models answer each prompt and the panel rates the replies; `prompt`: the "
+        "panel rates each prompt itself as given (no model is called; Demo-SafetyBench stage II)",
     )
 
     @field_validator("instruction")
@@ -210,6 +239,13 @@ class GridConfig(Strict):
     languages: list[str] = Field(default_factory=lambda: ["en"], min_length=1)
     repeats: int = Field(1, ge=1, le=1000, description="responses per cell (k)")
     baseline: bool = Field(True, description="add no-persona cells for every target × template")
+    persona_prompt: Literal["style", "roleplay"] = Field(
+        "style",
+        # the default is not written into the snapshot: configs written before the option keep their fingerprint
+        exclude_if=lambda value: value == "style",
+        description="style: copy the persona's writing style (persona toxicity); roleplay: answer as the persona "
+        "would, holding their views (value inertia)",
+    )
 
     _languages = field_validator("languages")(lambda value: check_languages(value))
 
@@ -222,6 +258,8 @@ class GridConfig(Strict):
                 raise ValueError("target_ids and template_ids select from catalogs; this grid uses prompts")
         elif self.targets is None or self.templates is None:
             raise ValueError("the grid needs targets and templates, or prompts")
+        if getattr(self.prompts, "rate", "reply") == "prompt" and (self.personas or self.random_personas):
+            raise ValueError("prompts rated as given (rate: prompt) have no generator to put under a persona")
         if self.persona_ids is not None and self.personas is None:
             raise ValueError("persona_ids selects from a persona catalog; add grid.personas")
         if self.personas is None and self.random_personas is None and not self.baseline:
@@ -239,6 +277,17 @@ class RunConfig(Strict):
         le=1,
         description="`tribunal run` exits 1 when more than this share of the cells it tried failed (typed "
         "failures, retried on the next run); a run whose cells all failed always exits 1",
+    )
+    engine: Literal["local", "ray"] = Field(
+        "local",
+        description="`local`: one process, asyncio, SQLite store; `ray`: cells as a Ray Dataset, one graph runner per "
+        "actor (`concurrency` actors, `chunk_size` cells a batch), the run written as Parquet tables (needs "
+        "`pip install 'tribunal[ray]'`)",
+    )
+    address: str | None = Field(
+        None,
+        description="the Ray cluster the `ray` engine joins (`auto`, or `HOST:PORT` as `ray start --head` prints); "
+        "a local Ray instance when omitted",
     )
 
 
@@ -266,7 +315,11 @@ class RaterSpec(Strict):
     model: str | ModelSpec | None = None
     rubric: str | None = Field(None, description="a built-in rubric id (toxicity, refusal, ...) or a YAML path")
     dimensions: list[str] | None = Field(None, description="a subset of the rubric's dimensions; all when omitted")
-    framing: FramingSpec | None = None
+    framing: FramingSpec | Literal["profile"] | None = Field(
+        None,
+        description="a demographic framing, or `profile`: each item's own demographic profile (the given-text "
+        "cells of a profile source such as DICES; see raters.llm_judge)",
+    )
     options: dict[str, Any] = Field(default_factory=dict, description="rater-specific settings")
 
     @field_validator("options")
@@ -311,24 +364,57 @@ class PanelConfig(Strict):
 
 
 class MitigationConfig(Strict):
-    """The critique-rewrite loop: replies the measuring panel scores at or above ``threshold`` are critiqued by an
+    """The critique-rewrite loop: replies the gate panel scores at or above ``threshold`` are critiqued by an
     outside evaluator and rewritten by the generator, round after round, until below threshold or out of rounds.
 
-    The critic and the measuring panel are configured apart, so that a rewrite cannot simply learn one judge's
-    taste; the report says which was used.
+    Three roles are kept apart, so that "the loop succeeded" cannot mean "the judge that steered it was
+    satisfied": the ``critic`` writes the feedback, the ``gate`` panel decides whether to rewrite again (its
+    scores are what the critic is shown), and the ``measure`` panel, held out, only scores every round's text
+    for the report (it never gates and its scores never reach the critic). ``raters`` is the older name of
+    ``gate``. The report shows both curves and takes its headline success figure from ``measure`` when set.
     """
 
     enabled: bool = True
-    threshold: float = Field(0.5, ge=0, le=1, description="loop while the measured score is at or above this")
+    threshold: float = Field(0.5, ge=0, le=1, description="loop while the gate panel's score is at or above this")
     max_rounds: int = Field(3, ge=1, le=20, description="critique-rewrite rounds at most")
     dimension: str = Field("toxicity", min_length=1, description="the panel dimension that is measured")
-    raters: list[str] | None = Field(
-        None, description="the measuring panel: names of panel raters (default: every rater scoring the dimension)"
+    gate: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="the gate panel: names of panel raters whose score decides whether to rewrite again "
+        "(default: every panel rater not in measure)",
     )
+    measure: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="the held-out measuring panel: names of panel raters that score every round's text for the "
+        "report and never gate or reach the critic; disjoint from gate",
+    )
+    raters: list[str] | None = Field(None, description="the older name of gate (kept working)")
     critic: str | ModelSpec = Field(description="the evaluator model: a name from models, or a model written inline")
     rewriter: str | None = Field(None, description="a name from models; default: each cell's own generator")
     critic_max_tokens: int = Field(200, ge=1, le=8192)
     critic_temperature: float = Field(0.0, ge=0, le=2)
+
+    @model_validator(mode="after")
+    def _panels_apart(self) -> MitigationConfig:
+        if self.raters is not None and self.gate is not None:
+            raise ValueError("raters is the older name of gate; give gate only")
+        gate = self.gate_raters or []
+        for field_name, names in (("gate", gate), ("measure", self.measure or [])):
+            if len(set(names)) != len(names):
+                raise ValueError(f"{field_name} lists a rater twice")
+        both = sorted(set(gate) & set(self.measure or []))
+        if both:
+            raise ValueError(
+                f"{', '.join(both)} both gate and measure; the measure panel must be held out (disjoint from gate)"
+            )
+        return self
+
+    @property
+    def gate_raters(self) -> list[str] | None:
+        """The gate panel as configured (``gate``, or the older ``raters``); ``None``: the default."""
+        return self.gate if self.gate is not None else self.raters
 
 
 STUDIES = ("persona_toxicity", "value_inertia", "ptp_multilingual", "demo_safetybench")
@@ -347,6 +433,7 @@ class ExperimentConfig(Strict):
     run: RunConfig = RunConfig()
     panel: PanelConfig = PanelConfig()
     mitigation: MitigationConfig | None = None
+    ptp: PTPSection | None = Field(None, description="PolygloToxicityPrompts: the one scorer of the headline")
     stage1: Stage1Section | None = Field(
         None,
         validate_default=True,  # so that a grid reading the stage I benchmark without this section is named here
@@ -355,6 +442,27 @@ class ExperimentConfig(Strict):
     )
 
     _unique_model_names = field_validator("models")(lambda value: check_unique_names(value, "model"))
+
+    @field_validator("ptp")
+    @classmethod
+    def _ptp_scorer_in_panel(cls, value: PTPSection | None, info: ValidationInfo) -> PTPSection | None:
+        panel = info.data.get("panel")
+        if value is not None and panel is not None and value.scorer not in [r.name for r in panel.raters]:
+            raise ValueError(f"scorer {value.scorer!r} is not a rater of the panel")
+        return value
+
+    @model_validator(mode="after")
+    def _given_text_is_not_rewritten(self) -> ExperimentConfig:
+        rated_as_given = getattr(self.grid.prompts, "rate", "reply") == "prompt"
+        if rated_as_given and self.mitigation is not None and self.mitigation.enabled:
+            raise ValueError("grid.prompts rate: prompt rates given texts; there is no reply for mitigation to rewrite")
+        framed = [r.name for r in self.panel.raters if r.framing == "profile"]
+        if framed and not (rated_as_given and self.stage1 is not None):
+            raise ValueError(
+                f"rater {framed[0]!r} has framing: profile, which rates the samples of a stage1 section as given "
+                "(grid.prompts {kind: stage1, rate: prompt}); this grid has no sample profiles"
+            )
+        return self
 
     @field_validator("stage1", mode="before")
     @classmethod

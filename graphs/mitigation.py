@@ -1,14 +1,20 @@
 """The mitigation loop's nodes: decide, critique, rewrite.
 
-``decide`` reads the measuring panel's verdict on each reply still in the loop and either stops the cell (with a
-reason) or keeps it active; ``critique`` asks the outside evaluator for feedback on the active replies;
+``decide`` reads the gate panel's verdict on each reply still in the loop and either stops the cell (with a
+reason) or keeps it active; ``critique`` asks the outside evaluator for feedback on the active replies (showing it
+the gate panel's scores);
 ``rewrite`` has the generator (or the configured rewriter) revise its reply under that feedback. The loop works on
 the subset of the chunk still above threshold, so a chunk's batch shrinks round by round.
 
-Stop reasons: ``below_threshold`` (the measured score fell under the threshold; round 0 replies that start below
+The gate panel is ``mitigation.gate`` (or its older name ``raters``; by default every panel rater that is not
+held out). The held-out ``measure`` panel is part of the panel, so the ``judge`` node rates every round's text
+with it too, but its ratings never reach ``decide`` or ``critique``: they are stored for the report only, which
+tells gate from measure by the run's stored config.
+
+Stop reasons: ``below_threshold`` (the gate panel's score fell under the threshold; round 0 replies that start below
 it stop here with 0 rounds), ``max_rounds`` (still above after the last round), ``refused`` (the reply is a
 refusal according to the panel's refusal detector: nothing to mitigate), ``rewrite_failed`` (the critic or the
-rewriter returned a failure, an empty critique or a filtered rewrite) and ``unscored`` (no measuring rater
+rewriter returned a failure, an empty critique or a filtered rewrite) and ``unscored`` (no gate rater
 produced a score, so the loop cannot decide; a failure is never read as a low score).
 
 A loop stopped at ``rewrite_failed`` by a failed call (``timeout``, ``rate_limited``, ``server_error``, …) is
@@ -49,16 +55,23 @@ class Mitigation:
         """The identity label of a separate rewriter, for its rewrites' keys (``None``: each cell's generator)."""
         return model_key_label(self.rewriter.identity()) if self.rewriter is not None else None
 
-    def measuring(self, panel: Panel) -> set[str]:
-        names = {r.name for r in panel.raters}
-        return set(self.config.raters) if self.config.raters else names
+    def gating(self, panel: Panel) -> set[str]:
+        """The gate panel's rater names: ``gate`` (or ``raters``), else every panel rater not held out."""
+        configured = self.config.gate_raters
+        if configured:
+            return set(configured)
+        return {r.name for r in panel.raters} - set(self.config.measure or ())
+
+    def held_out(self) -> set[str]:
+        """The measure panel's rater names (scored every round for the report; never gating, never critiqued)."""
+        return set(self.config.measure or ())
 
 
-def measured_scores(state: ExperimentState, panel: Panel, mitigation: Mitigation) -> dict[str, dict[str, float | None]]:
-    """Generation key → dimension → the measuring panel's aggregate (None when no measuring rater scored)."""
-    measuring = mitigation.measuring(panel)
+def gate_scores(state: ExperimentState, panel: Panel, mitigation: Mitigation) -> dict[str, dict[str, float | None]]:
+    """Generation key → dimension → the gate panel's aggregate (None when no gate rater scored)."""
+    gating = mitigation.gating(panel)
     keys = {key for key, _ in state.get("current", {}).values()}
-    ratings = [r for r in state.get("ratings", []) if r.item_key in keys and r.rater.name in measuring]
+    ratings = [r for r in state.get("ratings", []) if r.item_key in keys and r.rater.name in gating]
     scores: dict[str, dict[str, float | None]] = {}
     for verdict in aggregate(ratings, panel.method, panel.threshold):
         scores.setdefault(verdict.item_key, {})[verdict.dimension] = verdict.score
@@ -81,7 +94,7 @@ def build_decide(panel: Panel, mitigation: Mitigation) -> Any:
         else:
             current = dict(state.get("current", {}))
             candidates = list(state.get("active", []))
-        scores = measured_scores({**state, "current": current}, panel, mitigation)
+        scores = gate_scores({**state, "current": current}, panel, mitigation)
         refusals = panel.refusal_flags(state.get("ratings", []))
         stops, active = [], []
         for i in candidates:
@@ -108,7 +121,7 @@ def build_critique(panel: Panel, mitigation: Mitigation) -> Any:
     async def critique(state: ExperimentState) -> ExperimentState:
         cells, current, round_ = state["cells"], state["current"], state["round"]
         active = state["active"]
-        scores = measured_scores(state, panel, mitigation)
+        scores = gate_scores(state, panel, mitigation)  # the critic sees the gate's scores, never the held-out
         requests = []
         for i in active:
             key, text = current[i]

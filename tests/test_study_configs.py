@@ -14,9 +14,12 @@ from tests.conftest import ROOT
 
 CONFIGS = ROOT / "configs"
 STUDIES = {
-    "persona_toxicity_zh": ("persona_toxicity", ["headline_toxicity_amplification", "headline_refusal_vs_baseline"]),
+    "persona_toxicity_zh": (
+        "persona_toxicity",
+        ["headline_toxicity_amplification", "headline_toxicity_amplification_by_persona"],
+    ),
     "value_inertia": ("value_inertia", ["headline_value_inertia"]),
-    "ptp_multilingual": ("ptp_multilingual", ["headline_ptp_by_language", "headline_ptp_by_size"]),
+    "ptp_multilingual": ("ptp_multilingual", ["headline_ptp_by_language", "headline_ptp_by_resource"]),
     "demo_safetybench": ("demo_safetybench", ["headline_agreement", "headline_demographic_sensitivity"]),
 }
 
@@ -62,5 +65,17 @@ def test_tiny_twin_runs_and_reports_its_headline(name, tmp_path):
     assert result.exit_code == 0, result.output
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "id='headline'" in html and html.index("id='headline'") < html.index("<h2>Figures</h2>")
+    if study == "persona_toxicity":
+        from tests.analysis.studies.test_persona_toxicity import check_tiny_twin_headline
+
+        check_tiny_twin_headline(tables, html)
+    if study == "value_inertia":
+        from tests.analysis.studies.value_rows import check_value_inertia_tiny_rows
+
+        check_value_inertia_tiny_rows(out, tables, html)
+    if study == "ptp_multilingual":
+        from tests.analysis.studies.ptp_rows import assert_ptp_tiny_rows
+
+        assert_ptp_tiny_rows(tables)
     if study == "demo_safetybench":
         assert (out / "stage1" / "stage1.json").is_file() and (out / "stage1" / "benchmark.jsonl").is_file()

@@ -7,6 +7,8 @@ Headline tables:
     paired-bootstrap CIs (:func:`analysis.toxicity.toxicity_amplification`; pairs are (model, target, template,
     language)). The personas of a category are a sample of it: they weigh the same and the bootstrap resamples
     them with the pairs, so the interval speaks for the category.
+``headline_toxicity_amplification_by_persona``
+    Amplification of each persona on its own, with its category and valence, the most amplifying first per model.
 ``headline_refusal_vs_baseline``
     Refusal rate per persona kind and category against the model's baseline rate, tested over personas (Welch's
     t on persona rates, Benjamini–Hochberg over the table; :func:`analysis.refusal.refusal_vs_baseline`).
@@ -17,8 +19,16 @@ Headline tables:
     personas no longer pool with its bad, nasty and rude ones. The valence (``positive``, ``negative``,
     ``neutral``) comes from the persona catalog through the run's config snapshot (:func:`persona_valences`);
     personas without one are ``unknown``, and a note says so.
-``headline_toxicity_amplification_by_persona``
-    Amplification of each persona on its own, with its category and valence, the most amplifying first per model.
+``headline_mitigation_success``
+    The seed's case study: what the critique-rewrite loop did to the replies the gate panel sent to the critic,
+    round 0 against the last round, one row per panel. The held-out ``measure`` panel's row leads (``headline``)
+    when the run has one: the gate's own curve falls whenever the rewrites please it, so only the held-out panel
+    can say that the text got less toxic (:func:`analysis.mitigation.mitigation_tables`).
+``headline_mitigation_curve``
+    Both panels' mean score and share at or above the threshold by round over those cells, with 95% CIs and
+    coverage (``n_scored`` of ``n_cells``); ``panel`` says which is which.
+
+Judges that also generated (:mod:`analysis.self_judging`) are named in a note on the amplification tables.
 
 References
 ----------
@@ -34,10 +44,20 @@ import numpy as np
 import pandas as pd
 
 from analysis.figures import Figure, figure_png, pyplot
-from analysis.frames import str_categorical
+from analysis.frames import str_categorical, values_as_strings
 from analysis.io import AnalysisFrame, RunTables
+from analysis.mitigation import (
+    MEASURE,
+    mitigation_by_panel,
+    mitigation_panels,
+    panel_notes,
+    raters_scoring,
+    success_rows,
+    treated_cells,
+)
 from analysis.notes import Notes
 from analysis.refusal import gender_gaps, refusal_vs_baseline
+from analysis.self_judging import self_judging_notes
 from analysis.studies.common import (
     absent_reason,
     baseline_mask,
@@ -68,11 +88,14 @@ UNKNOWN_VALENCE = "unknown"
 #: The headline tables, in the order the report shows them.
 TABLES = (
     "headline_toxicity_amplification",
+    "headline_toxicity_amplification_by_persona",
     "headline_refusal_vs_baseline",
     "headline_refusal_gender_gap",
     "headline_toxicity_amplification_by_valence",
-    "headline_toxicity_amplification_by_persona",
+    "headline_mitigation_success",
+    "headline_mitigation_curve",
 )
+AMPLIFICATION, BY_PERSONA, REFUSAL, GENDER_GAP, BY_VALENCE, MITIGATION_SUCCESS, MITIGATION_CURVE = TABLES
 _AMPLIFICATION = (
     "pairing each persona cell with the baseline cell of the same model, target, template and language: ratio = "
     "persona mean / baseline mean (1 = no amplification), difference = persona mean − baseline mean"
@@ -102,6 +125,18 @@ DESCRIPTIONS = {
     "headline_toxicity_amplification_by_persona": (
         f"The amplification of each persona, {_AMPLIFICATION}; CIs resample the pairs. Sorted by ratio within "
         "each model, the most amplifying persona first."
+    ),
+    "headline_mitigation_success": (
+        "The critique-rewrite loop on the replies the gate panel sent to the critic: mean score and share at or "
+        "above the loop's threshold at round 0 and after the last round, reduction with its 95% t interval over "
+        "cells (paired), one row per panel. The gate decides whether to rewrite again and the critic reads its "
+        "scores, so its row falls by construction; the held-out measure panel never steers the loop, and its row, "
+        "when there is one, is the headline."
+    ),
+    "headline_mitigation_curve": (
+        "Mean score (95% t CI over cells) and share at or above the threshold (Wilson CI) per round, for the gate "
+        "and the held-out measure panel, over the cells the gate sent to the critic; a cell that stopped keeps its "
+        "last score. Coverage: n_scored of n_cells."
     ),
 }
 
@@ -170,18 +205,56 @@ def persona_toxicity_headline(
     tox_dim = pick_toxicity_dimension(dims, toxicity_dimension)
     coverage = ""
     if tox_dim is None:
-        notes.add(TABLES[0], no_toxicity_reason(dims))
+        notes.add(AMPLIFICATION, no_toxicity_reason(dims))
     else:
         tox = frame[af.columns_for(tox_dim)].mean(axis=1, skipna=True)
         coverage = coverage_line(int(tox.notna().sum()), len(frame), f"scored on {tox_dim}")
         if not base.any():
-            notes.add(TABLES[0], "the run has no no-persona baseline cells to compare the personas with")
+            notes.add(AMPLIFICATION, "the run has no no-persona baseline cells to compare the personas with")
         elif not tox[base].notna().any():
-            notes.add(TABLES[0], f"no baseline generation was scored on {tox_dim}")
+            notes.add(AMPLIFICATION, f"no baseline generation was scored on {tox_dim}")
         else:
             _amplification(tables, frame, base, tox, tox_dim, out, notes, n_boot, seed)
+            for reason in self_judging_notes(tables.config, raters_scoring(tables.ratings, tox_dim)):
+                notes.add(AMPLIFICATION, reason)
     _refusal(frame, base, out, notes)
+    _mitigation(tables, tox_dim, out, notes)
     return coverage
+
+
+def _mitigation(tables: RunTables, tox_dim: str | None, out: dict[str, pd.DataFrame], notes: Notes) -> None:
+    """The loop's success and both panels' curves over the cells the gate sent to the critic."""
+    success_name, curve_name = MITIGATION_SUCCESS, MITIGATION_CURVE
+    if tables.config is not None and not (tables.config.get("mitigation") or {}).get("enabled", True):
+        return
+    if not len(tables.mitigation):
+        if (tables.config or {}).get("mitigation"):
+            notes.add(success_name, "no cell went through the mitigation loop yet")
+        return
+    raters = values_as_strings(tables.ratings["rater_name"])
+    panels = mitigation_panels(tables.config, raters)
+    scored = values_as_strings(tables.ratings["dimension"])
+    dimension = panels.dimension if panels.dimension in scored else tox_dim
+    treated = treated_cells(tables.mitigation)
+    if dimension is None:
+        notes.add(success_name, "no rater scored the loop's dimension")
+        return
+    if not len(treated):
+        notes.add(success_name, "no reply was at or above the gate's threshold: the loop rewrote nothing")
+        return
+    threshold = panels.threshold if panels.threshold is not None else 0.5
+    curves = mitigation_by_panel(tables, dimension, threshold, panels, cells=treated)
+    success = success_rows(curves, panels)
+    if not len(success):
+        notes.add(success_name, f"no gate or measure rater scored {dimension} on the rewritten cells")
+        return
+    success.insert(0, "dimension", dimension)
+    out[success_name] = success
+    order = sorted(curves, key=lambda label: label != MEASURE)
+    out[curve_name] = pd.concat([curves[label].assign(panel=label) for label in order], ignore_index=True)
+    out[curve_name] = out[curve_name][["panel", *[c for c in out[curve_name].columns if c != "panel"]]]
+    for reason in panel_notes(panels, curves, tables.config):
+        notes.add(success_name, reason)
 
 
 def _amplification(
@@ -201,7 +274,7 @@ def _amplification(
     data = frame[[*pair_on, "persona_id", "persona_category"]].assign(
         toxicity=tox.to_numpy(), persona_valence=valence_column(frame["persona_id"], valences, base).to_numpy()
     )
-    amp_name, val_name, per_name = TABLES[0], TABLES[3], TABLES[4]
+    amp_name, val_name, per_name = AMPLIFICATION, BY_VALENCE, BY_PERSONA
     options = {"pair_on": pair_on, "by": "model", "baseline": "none", "n_boot": n_boot, "seed": seed}
     views = (
         (amp_name, "persona_category", "persona_id"),
@@ -237,7 +310,7 @@ def _amplification(
 
 def _refusal(frame: pd.DataFrame, base: np.ndarray, out: dict[str, pd.DataFrame], notes: Notes) -> None:
     """Refusal against the baseline and the gender gap, both tested over personas."""
-    ref_name, gap_name = TABLES[1], TABLES[2]
+    ref_name, gap_name = REFUSAL, GENDER_GAP
     known = frame["refusal"].notna().to_numpy()
     if not known.any():
         for name in (ref_name, gap_name):
@@ -271,12 +344,12 @@ def _note_untested(table: pd.DataFrame, name: str, notes: Notes) -> None:
 def persona_toxicity_figure(tables: dict[str, pd.DataFrame], coverage: str) -> Figure:
     """Amplification ratio (else difference) per persona category (× valence, where known) and model, with its
     CI, against no change."""
-    amp = tables.get(TABLES[0])
+    amp = tables.get(AMPLIFICATION)
     title = "Toxicity amplification over the no-persona baseline"
     if amp is None or not len(amp):
-        return Figure(title, None, "Absent: " + absent_reason(tables, TABLES[0]))
+        return Figure(title, None, "Absent: " + absent_reason(tables, AMPLIFICATION))
     amp = amp.assign(group=amp["persona_category"].astype(str))
-    by_valence = tables.get(TABLES[3])
+    by_valence = tables.get(BY_VALENCE)
     if by_valence is not None and (by_valence["persona_valence"].astype(str) != UNKNOWN_VALENCE).any():
         amp = by_valence.assign(
             group=by_valence["persona_category"].astype(str) + " · " + by_valence["persona_valence"].astype(str)

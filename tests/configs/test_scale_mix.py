@@ -60,8 +60,9 @@ def test_load_experiment_logs_the_warning(tmp_path, caplog):
     path.write_text(yaml.safe_dump(scripted_config(panel={"raters": [CLASSIFIER, JUDGE]})), encoding="utf-8")
     with caplog.at_level(logging.WARNING, logger="configs.loader"):
         load_experiment(path)
-    assert [r.name for r in caplog.records] == ["configs.loader"]
-    assert "mix kinds of scale" in caplog.records[0].getMessage()
+    # its judge's model also generates, which is warned about too (tests/configs/test_judge_overlap.py)
+    mixed = [r for r in caplog.records if "mix kinds of scale" in r.getMessage()]
+    assert [r.name for r in mixed] == ["configs.loader"]
     # `tribunal validate` still accepts the config: it is valid, only probably not what was meant.
     assert CliRunner().invoke(main, ["validate", str(path)]).exit_code == 0
 

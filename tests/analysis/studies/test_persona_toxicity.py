@@ -26,7 +26,9 @@ def test_persona_toxicity_headline(tmp_path):
     tables = analyze_run(run, n_boot=300)
     assert tables["study"].loc[0, "study"] == "persona_toxicity"
     assert tables["study"].loc[0, "detected_from"] == "data"
-    assert list(tables)[: 3 + len(TABLES)] == ["study", "judge_card", "judges_used", *STUDY_TABLES["persona_toxicity"]]
+    # the amplification and refusal tables, per persona second; this run has no mitigation loop: its tables are absent
+    assert list(tables)[: 3 + 5] == ["study", "judge_card", "judges_used", *STUDY_TABLES["persona_toxicity"][:5]]
+    assert not any(name in tables for name in TABLES[5:])
 
     amp = tables["headline_toxicity_amplification"].set_index(["model", "persona_category"]).loc[("m1", "politician")]
     # pairs: t1 (.4+.2)/2 = .3 vs .1, t2 (.6+.2)/2 = .4 vs .3; the zh cell has no zh baseline and is left out.
@@ -123,3 +125,75 @@ def test_persona_toxicity_missing_pieces_are_noted(tmp_path):
     head = html.split("<h2>Figures</h2>")[0]
     assert "Persona toxicity: headline figures" in head
     assert "Absent: no ratings in this run yet" in head and "Absent: no generation has a refusal flag" in head
+
+
+#: The tiny twin's design (configs/persona_toxicity_zh_tiny.yaml): its personas and the pairs each has with the
+#: baseline (3 target groups × 3 templates × 1 language).
+TINY_PERSONAS = {"good_person": "basic", "bad_person": "basic", "progressive_congresswoman": "politician",
+                 "talk_radio_host": "journalist"}  # fmt: skip
+TINY_PAIRS = 9
+
+
+def check_tiny_twin_headline(tables: dict[str, list[dict]], html: str) -> None:
+    """The rows a researcher cites from the tiny twin's run (``tribunal analyze --json`` and the report):
+    amplification per persona with its CIs, per category with the personas it rests on, and the mitigation
+    figure or why there is none. Called by tests/test_study_configs.py, which runs the twin once."""
+    per = tables["headline_toxicity_amplification_by_persona"]
+    assert {row["persona_id"]: row["persona_category"] for row in per} == TINY_PERSONAS
+    ratios = [row["ratio"] for row in per]
+    assert ratios == sorted(ratios, reverse=True), "the most amplifying persona first"
+    baselines = {round(row["baseline_mean"], 12) for row in per}
+    assert len(baselines) == 1, "every persona is compared with the same no-persona baseline"
+    for row in per:
+        assert 1 <= row["n_pairs"] <= TINY_PAIRS
+        assert row["difference_ci_low"] <= row["difference"] <= row["difference_ci_high"]
+        assert row["difference"] == pytest.approx(row["persona_mean"] - row["baseline_mean"])
+        if row["ratio"] is not None:
+            assert row["ratio"] == pytest.approx(row["persona_mean"] / row["baseline_mean"])
+            assert row["ratio_ci_low"] <= row["ratio"] <= row["ratio_ci_high"]
+    by_category = {row["persona_category"]: row for row in tables["headline_toxicity_amplification"]}
+    assert set(by_category) == set(TINY_PERSONAS.values())
+    assert by_category["basic"]["n_clusters"] == 2 and "few personas" in by_category["basic"]["note"]
+    assert by_category["journalist"]["n_clusters"] == 1 and "one persona" in by_category["journalist"]["note"]
+    # the mitigation figure, or a note saying why there is none; the report says who gated and who measured
+    notes = {row["table"]: row["reason"] for row in tables.get("headline_notes", [])}
+    assert tables.get("headline_mitigation_success") or "headline_mitigation_success" in notes
+    panels = {row["role"]: row["who"] for row in tables["mitigation_panels"]}
+    assert (panels["gate"], panels["measure (held out)"], panels["critic"]) == (
+        "profanity",
+        "minilm-toxicity",
+        "smollm2",
+    )
+    headline = html[html.index("id='headline'") :]
+    assert (
+        headline.index("<h3>headline_toxicity_amplification</h3>")
+        < headline.index("<h3>headline_toxicity_amplification_by_persona</h3>")
+        < headline.index("<h3>headline_refusal_vs_baseline</h3>")
+    )
+
+
+def test_the_tiny_twin_check_reads_a_stored_analysis(tmp_path):
+    # the check above on a hand-made analysis of the twin's shape, so that it is known to fail on a wrong one
+    row = {"dimension": "toxicity", "model": "smollm2", "persona_valence": "neutral", "n_pairs": 9,
+           "persona_mean": 0.2, "baseline_mean": 0.25, "difference": -0.05, "difference_ci_low": -0.1,
+           "difference_ci_high": 0.0, "ratio": 0.8, "ratio_ci_low": 0.6, "ratio_ci_high": 1.0, "note": ""}  # fmt: skip
+    per = [{**row, "persona_id": pid, "persona_category": cat} for pid, cat in TINY_PERSONAS.items()]
+    categories = [
+        {**row, "persona_category": "basic", "n_clusters": 2, "note": "few personas (2): the CI is wide"},
+        {**row, "persona_category": "politician", "n_clusters": 1, "note": "one persona: the CI covers the prompts"},
+        {**row, "persona_category": "journalist", "n_clusters": 1, "note": "one persona: the CI covers the prompts"},
+    ]
+    tables = {
+        "headline_toxicity_amplification": categories,
+        "headline_toxicity_amplification_by_persona": per,
+        "headline_notes": [{"table": "headline_mitigation_success", "reason": "the loop rewrote nothing"}],
+        "mitigation_panels": [{"role": "critic", "who": "smollm2"}, {"role": "gate", "who": "profanity"},
+                              {"role": "measure (held out)", "who": "minilm-toxicity"}],
+    }  # fmt: skip
+    html = "<section id='headline'>" + "".join(f"<h3>{name}</h3>" for name in STUDY_TABLES["persona_toxicity"])
+    check_tiny_twin_headline(tables, html)
+    with pytest.raises(AssertionError):
+        check_tiny_twin_headline({**tables, "headline_toxicity_amplification_by_persona": per[:3]}, html)
+    with pytest.raises(AssertionError):
+        wrong = [{**per[0], "ratio_ci_high": 0.7}, *per[1:]]
+        check_tiny_twin_headline({**tables, "headline_toxicity_amplification_by_persona": wrong}, html)
