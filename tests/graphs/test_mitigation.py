@@ -174,11 +174,13 @@ def test_killed_run_resumes_to_the_same_rows_without_repeating_calls(tmp_path, w
     config["models"][0]["options"]["call_log"] = str(log)
     path = write_config(config)
     run = tmp_path / "run"
+    kills = []  # (calls logged, replies stored) when each killed process was gone
     for _ in range(2):  # kill it twice, at different points
         process = _start(path, run)
         _wait_for_rows(run, 6 if not log.exists() else len(_query(run, "SELECT 1 FROM generations")) + 4)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
+        kills.append((len(log.read_text().split()), {key for (key,) in _query(run, "SELECT call_key FROM cache")}))
     final = _start(path, run)
     _, stderr = final.communicate(timeout=120)
     assert final.returncode == 0, stderr
@@ -188,9 +190,15 @@ def test_killed_run_resumes_to_the_same_rows_without_repeating_calls(tmp_path, w
     for table, columns in (("mitigation", "cell_key, rounds, stop_reason"), ("ratings", "rating_key, score")):
         sql = f"SELECT {columns} FROM {table} ORDER BY 1"
         assert _query(run, sql) == _query(reference, sql)
-    calls = Counter(log.read_text().split())
-    repeated = {key: n for key, n in calls.items() if n > 1}
-    assert not repeated, f"{len(repeated)} completed calls were made again"
+    # A call whose reply was stored is never made again. A call the kill caught between its reply and the
+    # commit of that reply (the scripted backend logs it first) may be made again: at most the calls in flight,
+    # two chunks of two.
+    calls = log.read_text().split()
+    for logged, stored in kills:
+        again = [key for key in calls[logged:] if key in stored]
+        assert not again, f"{len(again)} calls whose replies were stored were made again"
+    repeated = {key: n for key, n in Counter(calls).items() if n > 1}
+    assert sum(n - 1 for n in repeated.values()) <= 4 * len(kills), f"{len(repeated)} calls were made again"
 
 
 def _backends_without_failures(path: Path) -> tuple[dict, Mitigation]:
