@@ -101,6 +101,7 @@ class _Type:
     phi_f: np.ndarray  # the same for (I - H)^+
     z: np.ndarray  # X' 1 (the cluster's column sums)
     zeta: np.ndarray  # X' A 1
+    basis: np.ndarray | None = field(default=None, repr=False)  # orthonormal basis of the rows of zs (_bases)
 
     def w(self, v: np.ndarray) -> np.ndarray:
         """:math:`W_gv`."""
@@ -309,6 +310,22 @@ class HTZResult:
     note: str = ""
 
 
+def _bases(types: list[_Type]) -> list[np.ndarray]:
+    r"""Per cluster type, an orthonormal basis :math:`Q_g` (``p × r``) of the row space of :math:`Z_g`.
+
+    Every :math:`\tilde X_g'f(H_{gg})\tilde X_gL` lies in it, so :math:`A_g = Q_gG_g` with the small
+    :math:`G_g = Q_g'A_g` (``r × q``, r the rank of the cluster's cells). Cached on the type.
+    """
+    out = []
+    for ty in types:
+        if ty.basis is None:
+            _, s, vt = np.linalg.svd(ty.zs, full_matrices=False)
+            rank = int((s > s[0] * max(ty.zs.shape) * np.finfo(float).eps).sum()) if len(s) and s[0] > 0 else 0
+            ty.basis = np.ascontiguousarray(vt[:rank].T)
+        out.append(ty.basis)
+    return out
+
+
 def _htz_sums(types: list[_Type], m: np.ndarray, ls: np.ndarray, rho: float, full: bool):
     r"""The pieces of :math:`K = L'P'(I-H)\Phi(I-H)PL` for the columns ``ls``, pooled over cluster types.
 
@@ -316,45 +333,79 @@ def _htz_sums(types: list[_Type], m: np.ndarray, ls: np.ndarray, rho: float, ful
     :math:`O_{gh} = B_g'A_h + \rho(\alpha_g\beta_{gh}' + \beta_{hg}\alpha_h') - \rho B_g'\mathcal Z B_h`, where
     :math:`A_g = \tilde X_g'A_g\tilde X_gL`, :math:`B_g = MA_g`, :math:`\alpha_g = L'\tilde X_g'A_g1`,
     :math:`\beta_{kg} = B_g'z_k` and :math:`\mathcal Z = \sum_k z_kz_k'`. Returns ``(mult, D, O_gg)`` and, when
-    ``full``, :math:`\sum_{g,h}[\operatorname{tr}(O_{gh}^2) + (\operatorname{tr}O_{gh})^2]` accumulated over
-    row chunks (the ``(Tq)²`` matrix is never held at once).
+    ``full``, :math:`\sum_{g,h}[\operatorname{tr}(O_{gh}^2) + (\operatorname{tr}O_{gh})^2]`.
+
+    The sum over pairs never forms the ``(Tq)²`` matrix of the :math:`O_{gh}`. With :math:`A_g = Q_gG_g`
+    (:func:`_bases`; :math:`Q_g = A_g`, :math:`G_g = I` where the rank is not below q),
+    :math:`O_{gh} = F_g'K_{gh}F_h` with :math:`F_g = [G_g; \alpha_g']` and
+    :math:`K_{gh} = [[Q_g'\mathcal M Q_h, \rho Q_g'M'z_h], [\rho z_g'MQ_h, 0]]`,
+    :math:`\mathcal M = M' - \rho M'\mathcal ZM`; so :math:`\operatorname{tr}O_{gh} = \operatorname{tr}(K_{gh}S_{hg})`
+    and :math:`\operatorname{tr}O_{gh}^2 = \operatorname{tr}(K_{gh}S_{hg}K_{gh}S_{hg})` with
+    :math:`S_{hg} = F_hF_g'`: batched products of ``(r+1)``-square blocks (zero-padded to the largest rank),
+    accumulated over row chunks of types.
     """
     mult = np.array([ty.count for ty in types], dtype=float)
     n_types, q = len(types), ls.shape[1]
     a_blocks = np.stack([ty.e(ls) for ty in types])  # (T, p, q)
-    b_blocks = np.einsum("kl,tlq->tkq", m, a_blocks)
     d = np.stack([ls.T @ ty.f(ls) for ty in types])
-    b2 = b_blocks.transpose(0, 2, 1).reshape(n_types * q, -1)  # rows (t, q)
-    a2 = a_blocks.transpose(1, 0, 2).reshape(-1, n_types * q)  # columns (u, r)
+    z = np.stack([ty.z for ty in types])  # (T, p)
+    zz = z.T @ (mult[:, None] * z)
+    alpha = np.stack([ls.T @ ty.zeta for ty in types])  # (T, q)
     if rho > 0:
-        z = np.stack([ty.z for ty in types])  # (T, p)
-        zz = z.T @ (mult[:, None] * z)
-        alpha = np.stack([ls.T @ ty.zeta for ty in types])  # (T, q)
-        beta = (z @ b_blocks.transpose(1, 0, 2).reshape(-1, n_types * q)).reshape(n_types, n_types, q)  # B_g'z_k
         d = d + rho * np.einsum("tq,tr->tqr", alpha, alpha)
-    if not full:  # the diagonal blocks alone: O_gg without the (Tq)² products
-        o_self = np.einsum("tkq,tkr->tqr", b_blocks, a_blocks)
+    p = m.shape[0]
+    if not full:  # the diagonal blocks alone: O_gg = B_g'(A_g - ρZB_g) + ρ(α_gβ_gg' + β_ggα_g'), one gemm for all B_g
+        a2 = a_blocks.transpose(1, 0, 2).reshape(p, n_types * q)
+        b2 = m @ a2
         if rho > 0:
-            o_self -= rho * np.einsum("tkq,kl,tlr->tqr", b_blocks, zz, b_blocks, optimize=True)
-            bd = beta[np.arange(n_types), np.arange(n_types)]  # beta_gg
+            a2 = a2 - rho * (zz @ b2)
+        b_blocks = b2.reshape(p, n_types, q).transpose(1, 0, 2)
+        o_self = b_blocks.transpose(0, 2, 1) @ a2.reshape(p, n_types, q).transpose(1, 0, 2)
+        if rho > 0:
+            bd = (z[:, None, :] @ b_blocks)[:, 0]  # beta_gg = B_g'z_g
             o_self += rho * (alpha[:, :, None] * bd[:, None, :] + bd[:, :, None] * alpha[:, None, :])
         return mult, d, o_self, 0.0
-    if rho > 0:
-        a2 = a2 - rho * (zz @ b2.T)  # folds -rho B_g' Z B_h into the one product per chunk
-    chunk = max(1, int(4e6 // max(1, n_types * q * q)))
+    bases = _bases(types)
+    r_max = max([min(b.shape[1], q) for b in bases] + [0])
+    aug = 1 if rho > 0 else 0
+    rp = r_max + aug
+    qp = np.zeros((n_types, r_max, p))  # padded Q_g' (zero rows beyond the rank)
+    fp = np.zeros((n_types, rp, q))  # padded F_g
+    for t, (basis, a_t) in enumerate(zip(bases, a_blocks, strict=True)):
+        if basis.shape[1] < q:
+            qp[t, : basis.shape[1]] = basis.T
+            fp[t, : basis.shape[1]] = basis.T @ a_t
+        else:
+            qp[t, :q] = a_t.T
+            fp[t, :q] = np.eye(q)
+    if aug:
+        fp[:, r_max] = alpha
+    mt = m.T
+    mm = mt - rho * (mt @ zz @ m) if rho > 0 else mt
+    q2 = qp.reshape(n_types * r_max, p)
+    right = mm @ q2.T  # (p, T r)
+    y = (q2 @ (mt @ z.T)).reshape(n_types, r_max, n_types) if aug else None  # y[t, i, u] = Q_t[:, i]' M' z_u
+    f2 = fp.reshape(n_types * rp, q)
+    chunk = max(1, int(2e6 // max(1, n_types * rp * rp)))
     o_self = np.empty((n_types, q, q))
     total = 0.0
     for start in range(0, n_types, chunk):
         ts = np.arange(start, min(n_types, start + chunk))
-        rows = b2.reshape(n_types, q, -1)[ts].reshape(len(ts) * q, -1)
-        o = (rows @ a2).reshape(len(ts), q, n_types, q).transpose(0, 2, 1, 3)  # (t, u, q, r)
-        if rho > 0:
-            o = o + rho * (alpha[ts][:, None, :, None] * beta[ts][:, :, None, :])
-            o = o + rho * (beta[:, ts].transpose(1, 0, 2)[:, :, :, None] * alpha[None, :, None, :])
-        o_self[ts] = o[np.arange(len(ts)), ts]
-        trsq = np.einsum("tuqr,turq->tu", o, o)
-        tr = np.einsum("tuqq->tu", o)
+        k = np.zeros((len(ts), n_types, rp, rp))  # K_tu
+        k[:, :, :r_max, :r_max] = (
+            (q2.reshape(n_types, r_max, p)[ts].reshape(-1, p) @ right)
+            .reshape(len(ts), r_max, n_types, r_max)
+            .transpose(0, 2, 1, 3)
+        )
+        if aug:
+            k[:, :, :r_max, r_max] = rho * y[ts].transpose(0, 2, 1)
+            k[:, :, r_max, :r_max] = rho * y[:, :, ts].transpose(2, 0, 1)
+        sf = f2 @ fp[ts].reshape(-1, q).T  # rows (u, i), columns (t, j)
+        x = k @ sf.reshape(n_types, rp, len(ts), rp).transpose(2, 0, 1, 3)  # (t, u, rp, rp): K_tu S_ut
+        trsq = np.einsum("tuij,tuji->tu", x, x)
+        tr = np.einsum("tuii->tu", x)
         total += float(mult[ts] @ (trsq + tr**2) @ mult)
+        o_self[ts] = fp[ts].transpose(0, 2, 1) @ k[np.arange(len(ts)), ts] @ fp[ts]
     return mult, d, o_self, total
 
 
