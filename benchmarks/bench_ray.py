@@ -41,15 +41,14 @@ from configs.loader import load_experiment  # noqa: E402
 from graphs.runner import run_experiment  # noqa: E402
 from tests.conftest import scripted_config  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from stubproc import start_stub_command  # noqa: E402  (the benchmarks' shared stub helpers)
+
 
 def start_stub(latency: float) -> tuple[subprocess.Popen[str], str]:
-    command = [sys.executable, "-m", "tests.helpers.stub_server", "--port", "0", "--latency", f"{latency}"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = process.stdout.readline().strip() if process.stdout else ""
-    if not line.startswith("http://127.0.0.1:"):
-        process.kill()
-        raise SystemExit(f"the stub server did not start (first line {line!r})")
-    return process, line
+    return start_stub_command(
+        [sys.executable, "-m", "tests.helpers.stub_server", "--port", "0", "--latency", f"{latency}"]
+    )
 
 
 def workload(base_url: str, repeats: int, chunk: int, concurrency: int) -> dict[str, Any]:

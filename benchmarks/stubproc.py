@@ -14,7 +14,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def start_stub_process(script: str, *args: str) -> tuple[subprocess.Popen[str], str]:
     """Run ``python SCRIPT --serve-stub ARGS…``; return the process and the base URL it prints on its first line."""
-    command = [sys.executable, script, "--serve-stub", *args]
+    return start_stub_command([sys.executable, script, "--serve-stub", *args])
+
+
+def start_stub_command(command: list[str]) -> tuple[subprocess.Popen[str], str]:
+    """Run ``command`` (a stub server that prints its base URL on its first line) from the repository root; return
+    the process and that URL."""
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = process.stdout.readline().strip() if process.stdout else ""
     if not line.startswith("http://127.0.0.1:"):
