@@ -21,7 +21,7 @@ from __future__ import annotations
 import string
 from collections import Counter
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
@@ -48,7 +48,7 @@ POOL_SLOTS = {
 #: The ten basic values of Schwartz (1992), in the order of the circle, with the higher-order value each belongs
 #: to (Schwartz 1992; Schwartz et al. 2012). Hedonism shares elements of openness to change and self-enhancement
 #: in the theory; we count it with openness to change, as many analyses of the four higher-order values do.
-SCHWARTZ_VALUES = (
+BasicValue = Literal[
     "self_direction",
     "stimulation",
     "hedonism",
@@ -59,8 +59,10 @@ SCHWARTZ_VALUES = (
     "tradition",
     "benevolence",
     "universalism",
-)
-HIGHER_ORDER_VALUES = ("openness_to_change", "self_enhancement", "conservation", "self_transcendence")
+]
+HigherOrderValue = Literal["openness_to_change", "self_enhancement", "conservation", "self_transcendence"]
+SCHWARTZ_VALUES: tuple[str, ...] = get_args(BasicValue)
+HIGHER_ORDER_VALUES: tuple[str, ...] = get_args(HigherOrderValue)
 VALUE_GROUPS = {
     "self_direction": "openness_to_change",
     "stimulation": "openness_to_change",
@@ -93,6 +95,19 @@ def _check_instruction(value: LocalizedText) -> LocalizedText:
 
 def _duplicates(ids: list[str]) -> list[str]:
     return sorted(i for i, count in Counter(ids).items() if count > 1)
+
+
+def _require_unique_ids(ids: list[str], noun: str) -> None:
+    duplicates = _duplicates(ids)
+    if duplicates:
+        raise ValueError(f"{noun} ids must be unique; repeated: {', '.join(duplicates)}")
+
+
+def _require_texts(item: MoralProbe | ValueItem, languages: set[str], noun: str) -> None:
+    """Every language the instruction is written in has the item's statement too."""
+    missing = languages - set(item.text)
+    if missing:
+        raise ValueError(f"{noun} {item.id!r} has no text in {', '.join(sorted(missing))}")
 
 
 # ----------------------------------------------------------------------------------- moral probes
@@ -139,14 +154,10 @@ class MoralProbeCatalog(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> MoralProbeCatalog:
-        duplicates = _duplicates([p.id for p in self.probes])
-        if duplicates:
-            raise ValueError(f"probe ids must be unique; repeated: {', '.join(duplicates)}")
+        _require_unique_ids([p.id for p in self.probes], "probe")
         languages = set(self.instruction)
         for probe in self.probes:
-            missing = languages - set(probe.text)
-            if missing:
-                raise ValueError(f"probe {probe.id!r} has no text in {', '.join(sorted(missing))}")
+            _require_texts(probe, languages, "probe")
         return self
 
     def by_foundation(self, foundation: str) -> list[MoralProbe]:
@@ -179,19 +190,8 @@ class ValueDefinition(Strict):
     """One basic value (the construct its items measure): its higher-order value, its defining goal in tribunal's
     words, and the publication the construct comes from."""
 
-    id: Literal[
-        "self_direction",
-        "stimulation",
-        "hedonism",
-        "achievement",
-        "power",
-        "security",
-        "conformity",
-        "tradition",
-        "benevolence",
-        "universalism",
-    ]
-    higher_order: Literal["openness_to_change", "self_enhancement", "conservation", "self_transcendence"]
+    id: BasicValue
+    higher_order: HigherOrderValue
     goal: str = Field(min_length=1, description="the motivational goal that defines the value, in our words")
     source: str = Field(min_length=1, description="the publication the construct comes from")
 
@@ -207,18 +207,7 @@ class ValueItem(Strict):
     """One statement rated for agreement; ``reverse`` marks agreement as *less* weight on the value."""
 
     id: str = Field(pattern=ID_PATTERN)
-    value: Literal[
-        "self_direction",
-        "stimulation",
-        "hedonism",
-        "achievement",
-        "power",
-        "security",
-        "conformity",
-        "tradition",
-        "benevolence",
-        "universalism",
-    ]
+    value: BasicValue
     reverse: bool = False
     text: LocalizedText
 
@@ -248,17 +237,13 @@ class ValueCatalog(Strict):
         duplicates = _duplicates([v.id for v in self.values])
         if duplicates:
             raise ValueError(f"values: each value is defined once; repeated: {', '.join(duplicates)}")
-        duplicates = _duplicates([i.id for i in self.items])
-        if duplicates:
-            raise ValueError(f"item ids must be unique; repeated: {', '.join(duplicates)}")
+        _require_unique_ids([i.id for i in self.items], "item")
         defined = {v.id for v in self.values}
         languages = set(self.instruction)
         for item in self.items:
             if item.value not in defined:
                 raise ValueError(f"item {item.id!r} measures {item.value!r}, which `values` does not define")
-            missing = languages - set(item.text)
-            if missing:
-                raise ValueError(f"item {item.id!r} has no text in {', '.join(sorted(missing))}")
+            _require_texts(item, languages, "item")
         return self
 
     def by_value(self, value: str) -> list[ValueItem]:
