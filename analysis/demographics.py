@@ -165,9 +165,7 @@ def demographic_sensitivity(
     """
     if int(n_permutations) != n_permutations or n_permutations < 0:
         raise ValueError(f"n_permutations must be a whole number ≥ 0, got {n_permutations!r}")
-    require_columns(data, [item, score, attribute, value, rater])
-    keep = (data[score].notna() & data[attribute].notna() & data[value].notna() & data[item].notna()).to_numpy()
-    frame = data.loc[keep]
+    frame = _framed_scores(data, item, score, attribute, value, rater)
     raters = frame[rater].astype(str).to_numpy() if rater is not None else np.full(len(frame), "rater", dtype=object)
     rater_codes, rater_names = pd.factorize(raters, sort=True)
     attr_codes, attr_names = pd.factorize(frame[attribute].astype(str).to_numpy(), sort=True)
@@ -212,15 +210,14 @@ def ds_confidence_interval(
         ``rater, attribute, ds, ds_ci_low, ds_ci_high, n_items, note``, one row per row of
         :func:`demographic_sensitivity` (``ALL`` included: the attributes' mean on each draw of items).
     """
-    require_columns(data, [item, score, attribute, value, rater])
-    keep = (data[score].notna() & data[attribute].notna() & data[value].notna() & data[item].notna()).to_numpy()
+    framed = _framed_scores(data, item, score, attribute, value, rater)
     frame = pd.DataFrame(
         {
-            "r": data.loc[keep, rater].astype(str).to_numpy() if rater is not None else "rater",
-            "a": data.loc[keep, attribute].astype(str).to_numpy(),
-            "i": data.loc[keep, item].astype(str).to_numpy(),
-            "v": data.loc[keep, value].astype(str).to_numpy(),
-            "y": pd.to_numeric(data.loc[keep, score], errors="raise").to_numpy(float),
+            "r": framed[rater].astype(str).to_numpy() if rater is not None else "rater",
+            "a": framed[attribute].astype(str).to_numpy(),
+            "i": framed[item].astype(str).to_numpy(),
+            "v": framed[value].astype(str).to_numpy(),
+            "y": pd.to_numeric(framed[score], errors="raise").to_numpy(float),
         }
     )
     means = frame.groupby(["r", "a", "i", "v"], sort=True)["y"].mean()
@@ -250,6 +247,15 @@ def ds_confidence_interval(
                          "n_items": n_items, "note": note})  # fmt: skip
     out = pd.DataFrame(rows, columns=["rater", "attribute", "ds", "ds_ci_low", "ds_ci_high", "n_items", "note"])
     return out.sort_values(["rater", "attribute"], kind="stable", ignore_index=True)
+
+
+def _framed_scores(
+    data: pd.DataFrame, item: str, score: str, attribute: str, value: str, rater: str | None
+) -> pd.DataFrame:
+    """The rows DS is computed on: a score, an item and a framing (attribute and value); unframed rows dropped."""
+    require_columns(data, [item, score, attribute, value, rater])
+    keep = (data[score].notna() & data[attribute].notna() & data[value].notna() & data[item].notna()).to_numpy()
+    return data.loc[keep]
 
 
 def _one_attribute(
