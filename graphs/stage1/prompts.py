@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import Counter
 
 from agents.types import content_key
-from analysis.frames import jsonable
 from configs.stage1 import PromptSource
 from graphs.datasets import DatasetError, load_beavertails, read_prompt_table
 from graphs.stage1.dices import load_dices_samples
@@ -44,6 +43,9 @@ def load_prompts(source: PromptSource) -> tuple[list[Stage1Prompt], dict[str, in
         used = {source.text_column, source.id_column, source.language_column}
         default_metadata = [c for c in columns if c not in used]
     metadata_columns = source.metadata_columns if source.metadata_columns is not None else default_metadata
+    # imported here: importing the analysis package costs every process that imports the graphs about a second
+    # (each Ray actor among them), and only reading a prompt source needs it
+    from analysis.frames import jsonable
 
     prompts: list[Stage1Prompt] = []
     seen: set[str] = set()
