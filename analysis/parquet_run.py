@@ -35,7 +35,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from graphs.tables import DDL, SCHEMA_VERSION
+from graphs.tables import DDL, PARQUET_COMMITS_DIRNAME, PARQUET_META_FILENAME, PARQUET_TABLES, SCHEMA_VERSION
 
 __all__ = [
     "COMMITS_DIRNAME",
@@ -52,10 +52,8 @@ __all__ = [
 ]
 
 FORMAT = "tribunal-parquet"
-META_FILENAME = "meta.json"
-COMMITS_DIRNAME = "_commits"
-#: The tables a Parquet run directory holds (``tribunal export``'s), in the order a batch applies them.
-PARQUET_TABLES = ("cells", "generations", "ratings", "aggregates", "critiques", "mitigation", "runs")
+META_FILENAME = PARQUET_META_FILENAME
+COMMITS_DIRNAME = PARQUET_COMMITS_DIRNAME
 #: Files readers look for beside the store (the config snapshot, the judge card): copied beside the SQLite copy.
 _BESIDE = ("config.yaml", "audit/judge_card.json")
 _SQL_TYPES = {"TEXT": "string", "INTEGER": "int64", "REAL": "float64"}

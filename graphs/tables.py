@@ -67,6 +67,12 @@ AUDIT_DIRNAME = "audit"
 CARD_FILENAME = "judge_card.json"
 AUDIT_RATINGS_FILENAME = "ratings.jsonl"
 AUDIT_CACHE_FILENAME = "cache.sqlite"
+#: The Ray engine's Parquet run directory (:mod:`analysis.parquet_run`): its fingerprint file and the folder of
+#: commit records that make a batch's parts count.
+PARQUET_META_FILENAME = "meta.json"
+PARQUET_COMMITS_DIRNAME = "_commits"
+#: The tables a Parquet run directory holds (``tribunal export``'s), in the order a batch applies them.
+PARQUET_TABLES = ("cells", "generations", "ratings", "aggregates", "critiques", "mitigation", "runs")
 
 GENERATION_OUTCOMES = (
     "ok",

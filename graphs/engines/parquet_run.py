@@ -29,14 +29,15 @@ from typing import Any
 from graphs.records import SCHEMA_VERSION, STORE_FILENAME, allowed, changed_fields
 from graphs.rundir import ConfigChanged, RunDirectoryLock
 from graphs.store import RunDirectoryError, StoreError, TranscriptStore
+from graphs.tables import PARQUET_COMMITS_DIRNAME, PARQUET_META_FILENAME, PARQUET_TABLES
 
 __all__ = ["ParquetRunDirectory", "batch_tables", "from_ipc", "is_parquet_run", "to_ipc"]
 
 #: The tables a batch of cells writes (``runs`` is written per run, not per batch).
-BATCH_TABLES = ("cells", "generations", "ratings", "aggregates", "critiques", "mitigation")
-#: :mod:`analysis.parquet_run`'s names for the layout (imported when used: ``import analysis`` is not light, and
-#: an actor or the local engine that never touches a Parquet directory should not pay for it)
-COMMITS_DIRNAME, META_FILENAME = "_commits", "meta.json"
+BATCH_TABLES = tuple(t for t in PARQUET_TABLES if t != "runs")
+#: The layout's names; the rest of :mod:`analysis.parquet_run` is imported when used (``import analysis`` is not
+#: light, and an actor or the local engine that never touches a Parquet directory should not pay for it)
+COMMITS_DIRNAME, META_FILENAME = PARQUET_COMMITS_DIRNAME, PARQUET_META_FILENAME
 
 
 def _layout() -> Any:
