@@ -243,6 +243,8 @@ def ds_confidence_interval(
                 boot = boot[np.isfinite(boot)]
                 if len(boot):
                     low, high = (float(q) for q in np.quantile(boot, [tail, 1 - tail]))
+                if low == high:
+                    note = "every resample of items gives this DS (the spread is the same on every item): no width"
             rows.append({"rater": r, "attribute": a, "ds": ds, "ds_ci_low": low, "ds_ci_high": high,
                          "n_items": n_items, "note": note})  # fmt: skip
     out = pd.DataFrame(rows, columns=["rater", "attribute", "ds", "ds_ci_low", "ds_ci_high", "n_items", "note"])

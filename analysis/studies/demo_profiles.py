@@ -140,7 +140,13 @@ def _ds_table(long: pd.DataFrame, n_permutations: int = 1000) -> pd.DataFrame:
         if not len(ds):
             continue
         ci = ds_confidence_interval(part, "conversation", "score", "attribute", "value", rater="judge")
-        ds = ds.merge(ci[["rater", "attribute", "ds_ci_low", "ds_ci_high"]], on=["rater", "attribute"], how="left")
+        ci = ci.rename(columns={"note": "ci_note"})[["rater", "attribute", "ds_ci_low", "ds_ci_high", "ci_note"]]
+        ds = ds.merge(ci, on=["rater", "attribute"], how="left")
+        # the interval's own note (no resamples, no width) joins the DS row's
+        ds["note"] = [
+            "; ".join(n for n in (a, b) if isinstance(n, str) and n)
+            for a, b in zip(ds["note"], ds.pop("ci_note"), strict=True)
+        ]
         ds.insert(0, "dimension", dim)
         parts.append(ds.rename(columns={"rater": "judge"}))
     if not parts:

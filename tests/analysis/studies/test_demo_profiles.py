@@ -133,3 +133,16 @@ def test_ds_interval_matches_ds_and_covers_a_simulated_truth():
         assert row["ds"] == pytest.approx(ds.set_index("attribute").loc["gender", "ds"])
         covered += row["ds_ci_low"] <= 0.2 <= row["ds_ci_high"]
     assert covered >= 0.85 * n_sims
+
+
+def test_a_ds_interval_without_width_says_why():
+    """A judge whose framing never moves its score has DS 0 in every resample: the interval [0, 0] carries a note,
+    and an ordinary interval none."""
+    items, values = np.repeat(np.arange(10), 2), np.tile(["f", "m"], 10)
+    flat = pd.DataFrame({"item": items, "attribute": "gender", "value": values, "p": 0.4})
+    row = ds_confidence_interval(flat, "item", "p", "attribute", "value", rater=None).set_index("attribute")
+    assert (row.loc["gender", "ds_ci_low"], row.loc["gender", "ds_ci_high"]) == (0.0, 0.0)
+    assert "no width" in row.loc["gender", "note"] and "no width" in row.loc["ALL", "note"]
+    moved = flat.assign(p=np.where(values == "f", 0.4, 0.4 + np.linspace(0, 0.5, 20)))
+    row = ds_confidence_interval(moved, "item", "p", "attribute", "value", rater=None).set_index("attribute")
+    assert row.loc["gender", "ds_ci_low"] < row.loc["gender", "ds_ci_high"] and row.loc["gender", "note"] == ""
