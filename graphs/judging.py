@@ -5,9 +5,18 @@
 
 ``judge`` gives the pending batch to every rater of the panel at once and appends their ratings; the panel's
 verdict per text and dimension combines them with the panel's method, unscored ratings excluded
-(:mod:`raters.aggregate`). A rater that raises is recorded as ``server_error`` for what it was
-given, so one broken judge never sinks the chunk. Ratings whose keys are in ``skip`` (already stored) are not
-asked again. The caller stores ``ratings``: generations and their ratings go to the store in one transaction.
+(:mod:`raters.aggregate`).
+
+Requests flow, not stages: when the state carries a :class:`Relay` (the runner passes one with every chunk), the
+nodes that produce texts (``generate``, ``rewrite``) hand each text to it the moment its call returns, and the
+relay starts the panel's per-request judges (LLM judges on server backends) on that one text at once, instead of
+waiting for the chunk's slowest call; ``judge`` then collects what they returned and runs the batch raters (local
+models, classifiers, word lists) on the whole batch as before. The graph's shape and what each node means are
+unchanged; ratings come in the same order (panel order, then the batch's order) either way.
+
+A rater that raises is recorded as ``server_error`` for what it was given, so one broken judge never sinks the
+chunk. Ratings whose keys are in ``skip`` (already stored) are not asked again. The caller stores ``ratings``:
+generations and their ratings go to the store in one transaction.
 """
 
 from __future__ import annotations
@@ -19,6 +28,8 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
+from agents.base import Backend
+from agents.cached import PER_REQUEST_KINDS
 from agents.types import CallFailure, Completion
 from graphs.records import Cell, generation_key
 from graphs.state import ExperimentState
@@ -90,6 +101,74 @@ async def judge_batch(
     return ratings, aggregate(ratings, panel.method, panel.threshold)
 
 
+def answers_each_request(backend: Backend | None) -> bool:
+    """The backend sends each request as its own call to a server (OpenAI-compatible, LangChain): a batch of one
+    costs it nothing, so its requests can leave one by one as their texts arrive."""
+    if backend is None:
+        return False
+    flag = getattr(backend, "per_request", None)  # a CachedBackend knows it of its inner backend
+    if flag is None:
+        flag = getattr(backend, "answers_each_request", backend.kind in PER_REQUEST_KINDS)
+    return bool(flag)
+
+
+class Relay:
+    """Starts the panel's per-request judges on each text the moment it exists, for one chunk.
+
+    ``generate`` and ``rewrite`` call :meth:`submit` with each text as its call returns; ``judge`` calls
+    :meth:`collect` for its batch. Raters whose backend batches (the embedded model, vLLM offline, classifiers,
+    word lists) are not started here: ``judge`` gives them the whole batch. The runner creates one relay per chunk
+    and cancels what is left of it (:meth:`cancel`) when the chunk ends, so nothing outlives a cancelled chunk.
+    """
+
+    def __init__(self, panel: Panel) -> None:
+        self.streamed = tuple(i for i, rater in enumerate(panel.raters) if answers_each_request(rater.backend))
+        self._raters = panel.raters
+        self._started: dict[str, list[asyncio.Future[list[Rating]]]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.streamed)
+
+    def submit(self, item: RatingItem) -> None:
+        """Start every per-request judge on ``item`` now (once per item key)."""
+        if self.streamed and item.key not in self._started:
+            self._started[item.key] = [asyncio.ensure_future(rate_with(self._raters[i], [item])) for i in self.streamed]
+
+    async def collect(self, items: Sequence[RatingItem]) -> dict[int, list[Rating]]:
+        """Rater index → its ratings of ``items`` in their order, for every per-request judge (an item not yet
+        submitted is started now)."""
+        for item in items:
+            self.submit(item)
+        started = [self._started.pop(item.key) for item in items]
+        per_item = await asyncio.gather(*(asyncio.gather(*futures) for futures in started))
+        return {
+            rater: [rating for item_ratings in per_item for rating in item_ratings[slot]]
+            for slot, rater in enumerate(self.streamed)
+        }
+
+    def cancel(self) -> None:
+        """Cancel the judges still running (a chunk that ended without collecting them: cancelled or failed)."""
+        for futures in self._started.values():
+            for future in futures:
+                future.cancel()
+        self._started.clear()
+
+
+async def judge_relayed(
+    panel: Panel, relay: Relay, items: Sequence[RatingItem]
+) -> tuple[list[Rating], list[Aggregate]]:
+    """:func:`judge_batch` with the per-request judges' ratings taken from ``relay`` (started as the texts
+    arrived) and the batch raters run on ``items`` now; the same ratings in the same order."""
+    streamed = set(relay.streamed)
+    batch = [i for i in range(len(panel.raters)) if i not in streamed]
+    relayed, batched = await asyncio.gather(
+        relay.collect(items), asyncio.gather(*(rate_with(panel.raters[i], items) for i in batch))
+    )
+    per_rater = {**relayed, **dict(zip(batch, batched, strict=True))}
+    ratings = [rating for i in range(len(panel.raters)) for rating in per_rater[i]]
+    return ratings, aggregate(ratings, panel.method, panel.threshold)
+
+
 def build_judge(panel: Panel) -> Any:
     """The ``judge`` node: the panel on ``pending``, its ratings and verdicts appended to the state.
 
@@ -102,7 +181,11 @@ def build_judge(panel: Panel) -> Any:
         items = state.get("pending", [])
         if not items or not panel:
             return {"pending": []}
-        ratings, aggregates = await judge_batch(panel, items, state.get("skip") or frozenset())
+        relay = state.get("relay")
+        if relay:
+            ratings, aggregates = await judge_relayed(panel, relay, items)
+        else:
+            ratings, aggregates = await judge_batch(panel, items, state.get("skip") or frozenset())
         return {"ratings": ratings, "aggregates": aggregates, "pending": []}
 
     return judge

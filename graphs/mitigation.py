@@ -4,7 +4,9 @@
 reason) or keeps it active; ``critique`` asks the outside evaluator for feedback on the active replies (showing it
 the gate panel's scores);
 ``rewrite`` has the generator (or the configured rewriter) revise its reply under that feedback. The loop works on
-the subset of the chunk still above threshold, so a chunk's batch shrinks round by round.
+the subset of the chunk still above threshold, so a chunk's batch shrinks round by round. With a
+:class:`~graphs.judging.Relay` in the state, a server rewriter's requests leave one by one and each rewrite is
+handed to the relay as it returns, so its per-request judges start at once.
 
 The gate panel is ``mitigation.gate`` (or its older name ``raters``; by default every panel rater that is not
 held out). The held-out ``measure`` panel is part of the panel, so the ``judge`` node rates every round's text
@@ -26,6 +28,7 @@ generator enters its rewrites' keys.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +38,7 @@ from agents.critic import critique_messages
 from agents.rewriter import rewrite_messages
 from agents.types import Completion, GenerationRequest, Sampling
 from configs.schema import MitigationConfig
-from graphs.judging import item_for
+from graphs.judging import answers_each_request, item_for
 from graphs.records import Critique, Rewrite, Stop, generation_key, model_key_label
 from graphs.state import ExperimentState
 from raters.aggregate import aggregate
@@ -179,11 +182,32 @@ def build_rewrite(backends: Mapping[str, Backend], sampling: Sampling, mitigatio
         rewrites, stops, active, pending = [], [], [], []
         new_current = dict(current)
         label = mitigation.rewriter_label()
+        relay = state.get("relay")
+        replies: dict[int, Any] = {}
+
+        async def batch(backend: Backend, indices: list[int]) -> None:
+            outputs = await backend.generate([requests[i] for i in indices])
+            replies.update(zip(indices, outputs, strict=True))
+
+        async def one(backend: Backend, index: int) -> None:
+            await batch(backend, [index])
+            reply = replies[index]
+            if isinstance(reply, Completion) and reply.outcome == "ok":
+                cell = cells[index]
+                key = generation_key(cell.key, round_ + 1, label)
+                relay.submit(item_for(key, reply.text, cell.messages, cell.language))
+
+        calls = []
         for model, indices in groups.items():
             backend = mitigation.rewriter or backends[model]
-            replies = await backend.generate([requests[i] for i in indices])
-            for i, reply in zip(indices, replies, strict=True):
-                cell = cells[i]
+            if relay and answers_each_request(backend):
+                calls.extend(one(backend, i) for i in indices)
+            else:
+                calls.append(batch(backend, indices))
+        await asyncio.gather(*calls)
+        for model, indices in groups.items():
+            for i in indices:
+                reply, cell = replies[i], cells[i]
                 rewrites.append(Rewrite(cell, round_ + 1, current[i][0], model, requests[i], reply, label))
                 if isinstance(reply, Completion) and reply.outcome == "ok":
                     key = generation_key(cell.key, round_ + 1, label)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from typing import Annotated, TypedDict
+from typing import Annotated, Any, TypedDict
 
 from agents.types import CallFailure, Completion, GenerationRequest
 from graphs.records import Aggregate, Cell, Critique, Rating, Rewrite, Stop
@@ -21,6 +21,8 @@ class ExperimentState(TypedDict, total=False):
         pending: the texts ``judge`` rates next (round 0: the replies; later: the rewrites; in ``tribunal rate``:
             stored generations).
         skip: rating keys already stored, which ``judge`` does not ask again (``tribunal rate`` only).
+        relay: starts the per-request judges on each text as ``generate`` and ``rewrite`` receive it
+            (input; :class:`graphs.judging.Relay`). Without one the nodes work stage by stage.
         ratings: every rating of every round, appended by ``judge``.
         aggregates: the panel's verdicts, appended by ``judge``.
         round: the mitigation round being judged (0 = the original replies).
@@ -34,6 +36,7 @@ class ExperimentState(TypedDict, total=False):
     results: list[Completion | CallFailure]
     pending: list[RatingItem]
     skip: frozenset[str]
+    relay: Any  # graphs.judging.Relay (which imports this module; LangGraph resolves these annotations at runtime)
     ratings: Annotated[list[Rating], operator.add]
     aggregates: Annotated[list[Aggregate], operator.add]
     round: int

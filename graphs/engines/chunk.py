@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.types import CallFailure, Completion, GenerationRequest
+from graphs.judging import Relay
 from graphs.mitigation import Mitigation
 from graphs.records import Aggregate, Cell, Critique, Rating, Rewrite, RunSummary, Stop
 from graphs.store import TranscriptStore
@@ -57,8 +58,15 @@ async def run_chunk(graph: Any, chunk: list[Cell], panel: Panel, config: dict[st
 
     Returns:
         The chunk's records, ready for :func:`write_chunk`.
+
+    The chunk carries a :class:`~graphs.judging.Relay`, so that each reply's per-request judges start as soon as
+    the reply returns; whatever it still runs when the chunk ends (cancelled, or a node raised) is cancelled.
     """
-    state = await graph.ainvoke({"cells": chunk}, config=config)
+    relay = Relay(panel)
+    try:
+        state = await graph.ainvoke({"cells": chunk, "relay": relay} if relay else {"cells": chunk}, config=config)
+    finally:
+        relay.cancel()
     ratings: list[Rating] = state.get("ratings", [])
     return ChunkRecords(
         cells=list(chunk),
