@@ -269,8 +269,12 @@ class GridConfig(Strict):
 
 class RunConfig(Strict):
     output_dir: Path = Field(Path("runs/default"), description="the run directory (resumable)")
-    chunk_size: int = Field(16, ge=1, le=100_000, description="cells per graph invocation")
-    concurrency: int = Field(4, ge=1, le=4096, description="chunks in flight at once")
+    chunk_size: int | None = Field(
+        None, ge=1, le=100_000, description="cells per graph invocation (default: chosen from the models' backends)"
+    )
+    concurrency: int | None = Field(
+        None, ge=1, le=4096, description="chunks in flight at once (default: chosen from the models' backends)"
+    )
     max_failed_share: float = Field(
         0.5,
         ge=0,

@@ -1,6 +1,8 @@
 """The runner: expand the grid, skip what the run directory already holds, push chunks through the graph.
 
-Up to ``run.concurrency`` chunks are in flight at once; each backend bounds its own requests. Each chunk's
+Up to ``run.concurrency`` chunks are in flight at once (both chosen from the models' backends when the config
+leaves them out: :mod:`graphs.engines.shape`); each server bounds its own requests, and a reply's judges leave as
+it returns (:class:`graphs.judging.Relay`), so the requests in flight stay at the servers' limits. Each chunk's
 results (generations and the panel's ratings) are written in one transaction as soon as they arrive, so a run
 stopped at any point (Ctrl-C, SIGTERM, kill -9) resumes where it stopped when the same command runs again, with
 no duplicate rows. Cells whose generation failed, and cells whose mitigation loop stopped on a failed critique or
@@ -39,6 +41,7 @@ from configs.schema import ExperimentConfig, stage1_dir
 from graphs.datasets import DatasetError
 from graphs.engines.chunk import RunTally, failed_status, graph_config, run_chunk, write_chunk
 from graphs.engines.parquet_run import ParquetRunDirectory, is_parquet_run
+from graphs.engines.shape import run_shape
 from graphs.experiment import build_experiment_graph
 from graphs.files import atomic_write_text
 from graphs.grid import grid_cells, load_grid_prompts, sampling_of
@@ -289,8 +292,9 @@ async def _run(
     graph = build_experiment_graph(counted, sampling_of(experiment), panel, mitigation)
     invocation = graph_config(mitigation)
     kinds = {name: backend.kind for name, backend in backends.items()}
+    shape = run_shape(config.run, meters)
+    log.info("chunks of %d cells, %d in flight (%s)", shape.chunk_size, shape.concurrency, shape.reason)
     tally = RunTally()
-    gate = asyncio.Semaphore(config.run.concurrency)
     started = time.perf_counter()
 
     def count_tokens() -> None:
@@ -299,18 +303,22 @@ async def _run(
         if any(b.spec.price for b in meters):
             summary.cost_usd = sum(b.cost_usd for b in meters)
 
-    async def process(chunk: list[Cell]) -> None:
-        async with gate:
+    chunks = iter(_chunks(todo, shape.chunk_size))
+
+    async def worker() -> None:
+        """Takes the next chunk whenever its last one is stored: ``shape.concurrency`` of them keep the servers
+        fed without a task per chunk waiting on a gate."""
+        for chunk in chunks:
             records = await run_chunk(graph, chunk, panel, invocation)
             retried = [c.key for c in chunk if c.key in redo]
             write_chunk(store, records, kinds, redo=retried)
-        tally.add(records, len(retried))
-        tally.into(summary)
-        count_tokens()
-        if on_progress:
-            on_progress(len(chunk), summary)
+            tally.add(records, len(retried))
+            tally.into(summary)
+            count_tokens()
+            if on_progress:
+                on_progress(len(chunk), summary)
 
-    tasks = [asyncio.ensure_future(process(chunk)) for chunk in _chunks(todo, config.run.chunk_size)]
+    tasks = [asyncio.ensure_future(worker()) for _ in range(shape.concurrency)]
     loop = asyncio.get_running_loop()
     current = asyncio.current_task()
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -445,8 +453,9 @@ async def _rate(
         on_start(len(items))
     graph = build_judging_graph(panel)
     outcomes: Counter[str] = Counter()
-    gate = asyncio.Semaphore(config.run.concurrency)
-    size = config.run.chunk_size
+    shape = run_shape(config.run, [r.backend for r in panel.raters if r.backend is not None])
+    gate = asyncio.Semaphore(shape.concurrency)
+    size = shape.chunk_size
     started = time.perf_counter()
 
     async def process(chunk: list[Any]) -> None:

@@ -57,6 +57,7 @@ from configs.loader import ConfigError, Experiment
 from configs.schema import PanelConfig
 from graphs.datasets.labels import Labels, load_labels
 from graphs.datasets.swaps import load_swap_texts, swap_variants
+from graphs.engines.shape import run_shape
 from graphs.files import atomic_write_text
 from graphs.judging import judge_batch
 from graphs.rundir import RunDirectoryLock
@@ -353,7 +354,8 @@ async def audit_judges(
         try:
             if on_start:
                 on_start(sum(len(s.items) for s in sets) + len(retest_items))
-            size, flight = config.run.chunk_size, config.run.concurrency
+            shape = run_shape(config.run, wrappers)
+            size, flight = shape.chunk_size, shape.concurrency
             about = {k: {"set": s.name, **v} for s in sets for k, v in s.about.items()}
             texts = {i.key: i.text for s in sets for i in s.items}
             first = _frame(

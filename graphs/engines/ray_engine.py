@@ -40,6 +40,7 @@ import yaml
 from configs.loader import ConfigError, Experiment
 from graphs.engines.chunk import ChunkRecords, RunTally, failed_status, graph_config, run_chunk, write_chunk
 from graphs.engines.parquet_run import ParquetRunDirectory, batch_tables, from_ipc, memory_store, to_ipc
+from graphs.engines.shape import DEFAULT_CHUNK, DEFAULT_CONCURRENCY, VLLM_CHUNK
 from graphs.experiment import build_experiment_graph
 from graphs.grid import grid_cells, load_grid_prompts, sampling_of
 from graphs.records import CONFIG_FILENAME, Cell, RunSummary, config_fingerprint
@@ -322,15 +323,17 @@ def _drive(
     gpus = any(m.backend in _OFFLINE_GPU_BACKENDS for m in config.models)
     # no more actors than the cluster can place at once (each asks for a CPU, or a GPU), nor than batches
     slots = int(ray.cluster_resources().get("GPU" if gpus else "CPU", 1))
-    pool = max(1, min(actors or config.run.concurrency, -(-len(todo) // config.run.chunk_size), slots))
+    # left out of the config: one large batch per GPU actor, else the local engine's chunks; 4 actors
+    chunk_size = config.run.chunk_size or (VLLM_CHUNK if gpus else DEFAULT_CHUNK)
+    pool = max(1, min(actors or config.run.concurrency or DEFAULT_CONCURRENCY, -(-len(todo) // chunk_size), slots))
     items = [{"cell": c.model_dump_json(), "redo": c.key in redo} for c in todo]
     # one input block a batch, so each batch's rows reach the driver (and are committed) when it is done: Ray
     # Data buffers a task's small outputs until the task ends, and a killed driver loses what it has not committed.
     # Past _MAX_BLOCKS batches a block holds several (the driver's cost per block).
-    blocks = max(1, min(-(-len(items) // config.run.chunk_size), _MAX_BLOCKS))
+    blocks = max(1, min(-(-len(items) // chunk_size), _MAX_BLOCKS))
     dataset = ray.data.from_items(items, override_num_blocks=blocks).map_batches(
         _bound(experiment),
-        batch_size=config.run.chunk_size,
+        batch_size=chunk_size,
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=pool),
         **({"num_gpus": 1} if gpus else {}),

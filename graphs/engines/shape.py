@@ -1,0 +1,74 @@
+"""How many cells one graph invocation takes and how many chunks are in flight, when ``run`` leaves it to tribunal.
+
+``run.chunk_size`` and ``run.concurrency`` are optional. What is left out is chosen from the models a run calls
+(measured on the loopback stub and the embedded model; ``benchmarks/README.md``, "defaults"):
+
+* **servers only** (``openai``, ``langchain``: every request its own call): chunks of 16, and enough of them in
+  flight that twice the servers' capacity is admitted, ``max(4, ⌈2 × capacity / 16⌉)``, where a server's capacity
+  is the largest ``max_concurrency`` among the models on it (same ``base_url``), summed over servers. The requests
+  in flight are then bounded by the servers' own limits (one connection pool and one limiter per server,
+  :mod:`agents.servers`), not by the chunks, and a reply's judges leave as it returns
+  (:class:`graphs.judging.Relay`), so the number in flight stays at the servers' limits.
+* **vLLM offline** among them: chunks of 512 (one batch for the engine, which schedules it on the GPU itself), one
+  in flight. Not measured on a GPU yet: the README says so.
+* **otherwise** (the embedded model, scripted, a batching backend): chunks of 16, 4 in flight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from agents.base import Backend
+from configs.schema import ModelSpec, RunConfig
+from graphs.judging import answers_each_request
+
+__all__ = ["RunShape", "run_shape", "server_capacity"]
+
+#: cells per chunk when nothing says otherwise, and for server backends
+DEFAULT_CHUNK = 16
+DEFAULT_CONCURRENCY = 4
+#: vLLM offline: one large batch at a time
+VLLM_CHUNK = 512
+VLLM_CONCURRENCY = 1
+#: cells admitted per request a server can take at once
+ADMIT_PER_SLOT = 2
+
+
+@dataclass(frozen=True)
+class RunShape:
+    """The chunking a run uses, and why (``auto``: what was chosen and from what; ``config``: as configured)."""
+
+    chunk_size: int
+    concurrency: int
+    reason: str
+
+
+def server_capacity(specs: Iterable[ModelSpec]) -> int:
+    """Requests the servers of ``specs`` take at once: per ``base_url``, the largest ``max_concurrency`` of its
+    models; summed over servers."""
+    per_server: dict[str | None, int] = {}
+    for spec in specs:
+        key = spec.base_url if spec.backend == "openai" else f"{spec.backend}:{spec.name}"
+        per_server[key] = max(per_server.get(key, 0), spec.max_concurrency)
+    return sum(per_server.values())
+
+
+def run_shape(run: RunConfig, backends: Iterable[Backend]) -> RunShape:
+    """The chunk size and chunks in flight for a run calling ``backends`` (generators, judges, critic)."""
+    backends = list({id(b): b for b in backends}.values())
+    if run.chunk_size is not None and run.concurrency is not None:
+        return RunShape(run.chunk_size, run.concurrency, "config")
+    kinds = {b.kind for b in backends}
+    if "vllm" in kinds:
+        chunk, concurrency, why = VLLM_CHUNK, VLLM_CONCURRENCY, "vLLM offline: one large batch at a time"
+    elif backends and all(answers_each_request(b) for b in backends):
+        capacity = server_capacity(b.spec for b in backends)
+        chunk = run.chunk_size or DEFAULT_CHUNK
+        concurrency = max(DEFAULT_CONCURRENCY, -(-ADMIT_PER_SLOT * capacity // chunk))
+        why = f"servers only: {ADMIT_PER_SLOT} × their capacity of {capacity} requests admitted"
+    else:
+        chunk, concurrency, why = DEFAULT_CHUNK, DEFAULT_CONCURRENCY, "local models"
+    chunk = run.chunk_size if run.chunk_size is not None else chunk
+    concurrency = run.concurrency if run.concurrency is not None else concurrency
+    return RunShape(chunk, concurrency, f"auto ({why})")
