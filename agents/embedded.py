@@ -11,6 +11,9 @@ Options (:class:`configs.options.EmbeddedOptions`):
     ``batch_size``: prompts per ``generate`` call (default 16); prompts are sorted by length to limit padding.
     ``threads``: torch intra-op threads (default: torch's choice).
 
+Every batch of a loaded model runs on that model's one long-lived worker thread (:class:`LoadedModel`), not in
+whichever thread the event loop's pool hands out, and the raw logits are kept only when a request asks for logprobs.
+
 Sampling is seeded per batch from the requests' seeds, so the same config and ``chunk_size`` reproduce the same
 texts. JSON schemas are not enforced here (callers validate); logprobs are returned when asked.
 
@@ -26,14 +29,18 @@ as a ``client_error``.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import importlib.util
 import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -176,13 +183,35 @@ class FirstTokenMask:
 
 @dataclass
 class LoadedModel:
+    """A loaded model, its tokenizer, and the one thread that runs its ``generate`` calls.
+
+    Every batch of a model runs on the same long-lived ``worker`` thread, whichever event loop or backend asks.
+    torch's OpenMP team and the allocator's per-thread arena belong to the calling thread, so a fresh thread per
+    call (``asyncio.to_thread`` under a new event loop, or whichever thread of the loop's default pool is free)
+    pays for them again: measured at batch 8 and 16 new tokens, about 9,000 more page faults, 0.2 s more system
+    time and 0.4-0.5 s more wall time per call, a quarter to a third more than on a warm thread
+    (``benchmarks/README.md``).
+    """
+
     model: Any
     tokenizer: Any
     torch: Any
     path: Path
+    _worker: ThreadPoolExecutor | None = field(default=None, repr=False)
+    _worker_pid: int = field(default=0, repr=False)
+
+    @property
+    def worker(self) -> ThreadPoolExecutor:
+        """The model's one worker thread, started on first use."""
+        with _WORKER_LOCK:
+            if self._worker is None or self._worker_pid != os.getpid():  # a forked child inherits no threads
+                self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tribunal-embedded")
+                self._worker_pid = os.getpid()
+            return self._worker
 
 
 _LOADED: dict[tuple[str, str], LoadedModel] = {}
+_WORKER_LOCK = threading.Lock()  # held only to start a model's worker thread, never while it runs
 _LOAD_LOCK = RUNTIME_LOCK  # one model load at a time in the process, raters' included (agents.runtime)
 
 
@@ -241,7 +270,10 @@ class EmbeddedBackend(Backend):
         if not requests:
             return []
         async with self._lock:  # one CPU-bound batch at a time; other coroutines keep running meanwhile
-            return await asyncio.to_thread(self._generate_sync, list(requests))
+            loaded = self._loaded or await asyncio.to_thread(self._ensure_loaded)
+            # the model's own thread, not the loop's default pool (LoadedModel); context copied as to_thread does
+            call = functools.partial(contextvars.copy_context().run, self._generate_sync, list(requests))
+            return await asyncio.get_running_loop().run_in_executor(loaded.worker, call)
 
     # ------------------------------------------------------------------------------------------ sync work
     def _generate_sync(self, requests: list[GenerationRequest]) -> list[GenerationOutput]:
@@ -300,12 +332,9 @@ class EmbeddedBackend(Backend):
         encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         seeds = [r.sampling.seed or 0 for r in requests]
         torch.manual_seed(sum(seeds) % (2**31))
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": sampling.max_tokens,
-            "pad_token_id": tokenizer.pad_token_id,
-            "return_dict_in_generate": True,
-            "output_logits": want_logprobs,
-        }
+        kwargs: dict[str, Any] = {"max_new_tokens": sampling.max_tokens, "pad_token_id": tokenizer.pad_token_id}
+        if want_logprobs:  # the raw logits of every step are kept only for a request that asks for logprobs
+            kwargs.update(return_dict_in_generate=True, output_logits=True)
         if sampling.temperature > 0:
             kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p)
         else:
@@ -319,11 +348,13 @@ class EmbeddedBackend(Backend):
         with torch.inference_mode():
             out = model.generate(**encoded, **kwargs)
         prompt_len = encoded["input_ids"].shape[1]
-        new_tokens = out.sequences[:, prompt_len:]
+        sequences = getattr(out, "sequences", out)  # a tensor, unless a model's generation_config asks for a dict
+        new_tokens = sequences[:, prompt_len:].tolist()
+        prompt_tokens = encoded["attention_mask"].sum(dim=1).tolist()
         eos_ids = _eos_ids(model, tokenizer)
         completions = []
         for row, request in enumerate(requests):
-            ids = new_tokens[row].tolist()
+            ids = new_tokens[row]
             length = len(ids)
             finish = "length"
             for position, token in enumerate(ids):
@@ -345,7 +376,7 @@ class EmbeddedBackend(Backend):
                     text=text.strip(),
                     finish_reason=finish,
                     usage=Usage(
-                        prompt_tokens=int(encoded["attention_mask"][row].sum()),
+                        prompt_tokens=int(prompt_tokens[row]),
                         completion_tokens=length + (1 if finish == "stop" else 0),
                     ),
                     logprobs=logprobs,
