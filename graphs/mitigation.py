@@ -71,12 +71,20 @@ class Mitigation:
 
 
 def gate_scores(state: ExperimentState, panel: Panel, mitigation: Mitigation) -> dict[str, dict[str, float | None]]:
-    """Generation key → dimension → the gate panel's aggregate (None when no gate rater scored)."""
+    """Generation key → dimension → the gate panel's aggregate (None when no gate rater scored).
+
+    When the gate is the whole panel these are the ``judge`` node's own verdicts (each text is judged in one round,
+    and the methods do not depend on the ratings' order), so they are read from ``aggregates``, not computed again.
+    """
     gating = mitigation.gating(panel)
     keys = {key for key, _ in state.get("current", {}).values()}
-    ratings = [r for r in state.get("ratings", []) if r.item_key in keys and r.rater.name in gating]
     scores: dict[str, dict[str, float | None]] = {}
-    for verdict in aggregate(ratings, panel.method, panel.threshold):
+    if gating == {r.name for r in panel.raters}:
+        verdicts = [v for v in state.get("aggregates", []) if v.item_key in keys]
+    else:
+        ratings = [r for r in state.get("ratings", []) if r.item_key in keys and r.rater.name in gating]
+        verdicts = aggregate(ratings, panel.method, panel.threshold)
+    for verdict in verdicts:
         scores.setdefault(verdict.item_key, {})[verdict.dimension] = verdict.score
     return scores
 

@@ -245,3 +245,25 @@ def test_a_cancelled_run_leaves_no_judge_running(tmp_path, write_config):
         return {t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()}
 
     assert asyncio.run(go()) == set()
+
+
+@respx.mock
+def test_a_gate_of_the_whole_panel_reads_the_judges_verdicts_and_decides_as_when_it_aggregates_again(
+    tmp_path, write_config, monkeypatch
+):
+    import graphs.mitigation as mitigation_module
+
+    respx.post(f"{URL}/chat/completions").mock(side_effect=FlowServer())
+    config = flow_config(mitigation=True, chunk_size=4)
+    config["panel"]["raters"] = [r for r in config["panel"]["raters"] if r["kind"] == "llm"]
+    del config["mitigation"]["raters"]  # the gate: every panel rater, the judge node's own verdicts
+    path = write_config(config)
+    reading = asyncio.run(run_experiment(load_experiment(path), tmp_path / "reading"))
+    gating = mitigation_module.Mitigation.gating
+    # a gate naming one rater more than the panel has rates the same ratings, through aggregate() again
+    monkeypatch.setattr(mitigation_module.Mitigation, "gating", lambda self, panel: gating(self, panel) | {"nobody"})
+    aggregating = asyncio.run(run_experiment(load_experiment(path), tmp_path / "aggregating"))
+
+    assert reading.stop_reasons == aggregating.stop_reasons == {"below_threshold": 9}
+    assert reading.rewrites == aggregating.rewrites == 3
+    assert _rows(tmp_path / "reading") == _rows(tmp_path / "aggregating")
