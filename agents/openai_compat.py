@@ -3,9 +3,19 @@
 Built on the official ``openai`` AsyncOpenAI client with its own retries switched off: tenacity retries 429,
 5xx, timeouts, dropped connections and malformed bodies, honouring ``Retry-After``/``retry-after-ms`` (else
 exponential back-off with jitter), up to ``max_retries`` times; then the call is returned as a typed
-:class:`~agents.types.CallFailure`. Concurrency is bounded per backend by ``max_concurrency``. The first attempt
-runs outside tenacity, whose ``AsyncRetrying`` is built only once a call has failed: the calls that succeed at
-once (nearly all) pay none of its set-up.
+:class:`~agents.types.CallFailure`. The first attempt runs outside tenacity, whose ``AsyncRetrying`` is built only
+once a call has failed: the calls that succeed at once (nearly all) pay none of its set-up.
+
+Backends on one server (equal ``base_url`` and resolved key) share its clients (httpx pools of at most 8
+connections each) and one in-flight limit, the largest ``max_concurrency`` among them; each also stays within its
+own (:mod:`agents.servers`).
+
+The request body is built here, in the key order ``chat.completions.create`` sends, and posted with the client's
+public low-level ``post`` (``cast_to=ChatCompletion``, the same options ``create`` passes: bearer auth, the
+per-request timeout, ``extra_body`` as ``extra_json``). That skips ``create``'s walk of the request's ``TypedDict``
+annotations (``async_maybe_transform``), which does nothing to a body of plain JSON values but costs about a
+third of the client's CPU per request; the bytes on the wire are the same (``tests/agents/test_openai_pool.py``
+compares them), and so are the response parsing and the error classes.
 
 Options (``options:`` in the model's config; :class:`configs.options.OpenAIOptions`, checked by ``tribunal validate``):
     ``max_tokens_param``: ``max_tokens`` (default) or ``max_completion_tokens`` (OpenAI reasoning models).
@@ -28,9 +38,12 @@ from typing import Any
 
 import openai
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletion
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
+from agents import servers
 from agents.base import Backend, GenerationOutput, register_backend, resolve_option_refs, spec_value, unsendable
+from agents.servers import Server, ServerAddress
 from agents.types import CallFailure, Completion, FailureKind, GenerationRequest, TokenLogprob, Usage
 from configs.options import OpenAIOptions
 from configs.schema import ModelSpec
@@ -89,6 +102,22 @@ def retry_after_seconds(exc: BaseException) -> float | None:
     return max(0.0, parsed.timestamp() - time.time())
 
 
+#: where the ``openai`` client sends requests when neither the spec nor ``OPENAI_BASE_URL`` names a server
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+def server_address(spec: ModelSpec) -> ServerAddress:
+    """The server a spec's requests go to, resolved the way ``AsyncOpenAI`` resolves it (the spec's
+    ``${ENV_VAR}`` references, then ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL``).
+
+    Raises:
+        ConfigError: a referenced variable is unset.
+    """
+    api_key = spec_value(spec.api_key, "api_key") or os.environ.get("OPENAI_API_KEY") or "not-needed"
+    base_url = spec_value(spec.base_url, "base_url") or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+    return ServerAddress(base_url=base_url.rstrip("/"), api_key=api_key)
+
+
 def _message_payload(request: GenerationRequest) -> list[dict[str, str]]:
     return [{"role": m.role, "content": m.content} for m in request.messages]
 
@@ -116,16 +145,46 @@ class OpenAIBackend(Backend):
         # credentials in extra_body are ${ENV_VAR} references (configs refuses literal ones): resolved only here
         self._extra_body, extra_secrets = resolve_option_refs(dict(options.extra_body), "options.extra_body")
         self._sleep = sleep
-        self._semaphore = asyncio.Semaphore(spec.max_concurrency)
-        if client is None:
-            api_key = spec_value(spec.api_key, "api_key")
-            api_key = api_key or os.environ.get("OPENAI_API_KEY") or "not-needed"
-            base_url = spec_value(spec.base_url, "base_url")
-            client = AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=spec.timeout_s, max_retries=0)
+        # the options chat.completions.create passes to post; timeout_s per request, as models on one server differ
+        self._request_options: dict[str, Any] = {"timeout": spec.timeout_s, "security": {"bearer_auth": True}}
+        if self._extra_body:
+            self._request_options["extra_json"] = self._extra_body
+        self._extra_problem = unsendable(self._extra_body)
+        # a backend given client= (tests) uses it unshared; the others share their server's (agents.servers)
         self._client = client
+        self._address = server_address(spec) if client is None else None
+        self._bound: dict[asyncio.AbstractEventLoop, tuple[asyncio.Semaphore, Server]] = {}
         # a server may echo the key back in an error body; it must never reach a stored message
-        secrets = {getattr(client, "api_key", None), *extra_secrets}
-        self._secrets = tuple(k for k in secrets if k and k != "not-needed")
+        key = self._address.api_key if self._address is not None else getattr(client, "api_key", None)
+        self._secrets = tuple(k for k in {key, *extra_secrets} if k and k != "not-needed")
+        if self._address is not None:
+            servers.join(self._address, self, spec.max_concurrency)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.spec.name!r}, model={self.spec.model!r})"
+
+    def current_server(self) -> Server:
+        """The :class:`~agents.servers.Server` (clients and in-flight limit) this backend's requests use on the
+        running event loop; joins the server again if :meth:`aclose` left it."""
+        return self._bind()[1]
+
+    def _bind(self) -> tuple[asyncio.Semaphore, Server]:
+        """This backend's own limiter and its server's, on the running loop (made on the loop's first request)."""
+        loop = asyncio.get_running_loop()
+        bound = self._bound.get(loop)
+        if bound is None or bound[1].closed:
+            for gone in [other for other in self._bound if other.is_closed()]:
+                del self._bound[gone]
+            own = asyncio.Semaphore(self.spec.max_concurrency)
+            if self._address is None:
+                address = ServerAddress(base_url=str(getattr(self._client, "base_url", "")), api_key="")
+                server = Server(address, self.spec.max_concurrency, client=self._client)
+            else:
+                if not servers.is_member(self._address, self):
+                    servers.join(self._address, self, self.spec.max_concurrency)
+                server = servers.server_for(self._address)
+            bound = self._bound[loop] = (own, server)
+        return bound
 
     def _wait(self, exc: BaseException, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt``: the server's ``Retry-After``, else back-off."""
@@ -135,31 +194,31 @@ class OpenAIBackend(Backend):
         backoff = self._base_wait * (2 ** (attempt - 1))
         return min(self._max_wait, backoff * (0.5 + random.random() / 2))
 
-    def _kwargs(self, request: GenerationRequest) -> dict[str, Any]:
+    def _body(self, request: GenerationRequest) -> dict[str, Any]:
+        """The request's JSON body, keys in the order ``chat.completions.create`` writes them (its parameter
+        order); ``extra_body`` is merged by the client, after them, as ``create`` has it merged."""
         s = request.sampling
-        kwargs: dict[str, Any] = {
-            "model": self.spec.model,
-            "messages": _message_payload(request),
-            "temperature": s.temperature,
-            "top_p": s.top_p,
-            self._max_tokens_param: s.max_tokens,
-        }
-        if s.seed is not None:
-            kwargs["seed"] = s.seed
-        if s.stop:
-            kwargs["stop"] = list(s.stop)
+        body: dict[str, Any] = {"messages": _message_payload(request), "model": self.spec.model}
+        if request.top_logprobs is not None:
+            body["logprobs"] = True
+        body[self._max_tokens_param] = s.max_tokens
         if request.json_schema is not None:
-            kwargs["response_format"] = {
+            body["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": "reply", "schema": request.json_schema, "strict": True},
             }
-        if request.top_logprobs is not None:
-            kwargs["logprobs"] = True
-            if request.top_logprobs > 0:
-                kwargs["top_logprobs"] = request.top_logprobs
-        if self._extra_body:
-            kwargs["extra_body"] = self._extra_body
-        return kwargs
+        if s.seed is not None:
+            body["seed"] = s.seed
+        if s.stop:
+            body["stop"] = list(s.stop)
+        body["temperature"] = s.temperature
+        if request.top_logprobs is not None and request.top_logprobs > 0:
+            body["top_logprobs"] = request.top_logprobs
+        body["top_p"] = s.top_p
+        return body
+
+    def _send(self, client: AsyncOpenAI, body: dict[str, Any]) -> Awaitable[ChatCompletion]:
+        return client.post("/chat/completions", body=body, cast_to=ChatCompletion, options=self._request_options)
 
     @staticmethod
     def _parse(response: Any) -> Completion:
@@ -195,25 +254,33 @@ class OpenAIBackend(Backend):
         )
 
     async def _one(self, request: GenerationRequest) -> GenerationOutput:
-        kwargs = self._kwargs(request)
-        if (problem := unsendable(kwargs)) is not None:  # a local fault: not the server's, and no retry fixes it
+        body = self._body(request)
+        # a local fault: not the server's, and no retry fixes it
+        if (problem := self._extra_problem or unsendable(body)) is not None:
             return CallFailure(failure=FailureKind.CLIENT_ERROR, message=problem, attempts=0)
         start = time.perf_counter()
-        async with self._semaphore:
-            try:  # the first attempt runs bare: most calls succeed at once and need no retry state
-                completion = self._parse(await self._client.chat.completions.create(**kwargs))
-                attempts = 1
-            except Exception as exc:  # every failure becomes a typed outcome, never a reply
-                outcome = await self._retry(kwargs, exc)
-                if isinstance(outcome, CallFailure):
-                    outcome.latency_s = time.perf_counter() - start
-                    return outcome
-                completion, attempts = outcome
+        own, server = self._bind()
+        async with own, server.limiter:  # its own limit first: a backend waiting on itself holds no server slot
+            client = server.checkout()
+            try:
+                try:  # the first attempt runs bare: most calls succeed at once and need no retry state
+                    completion = self._parse(await self._send(client, body))
+                    attempts = 1
+                except Exception as exc:  # every failure becomes a typed outcome, never a reply
+                    outcome = await self._retry(client, body, exc)
+                    if isinstance(outcome, CallFailure):
+                        outcome.latency_s = time.perf_counter() - start
+                        return outcome
+                    completion, attempts = outcome
+            finally:
+                await server.checkin(client)
         completion.latency_s = time.perf_counter() - start
         completion.attempts = attempts
         return completion
 
-    async def _retry(self, kwargs: dict[str, Any], first: Exception) -> tuple[Completion, int] | CallFailure:
+    async def _retry(
+        self, client: AsyncOpenAI, body: dict[str, Any], first: Exception
+    ) -> tuple[Completion, int] | CallFailure:
         """Retries after a failed first attempt (tenacity), up to ``max_retries`` more; a typed failure at the end."""
         kind, retryable, status = classify(first)
         if not retryable or self.spec.max_retries == 0:
@@ -231,7 +298,7 @@ class OpenAIBackend(Backend):
             async for attempt in retrying:
                 with attempt:
                     attempts = 1 + attempt.retry_state.attempt_number
-                    completion = self._parse(await self._client.chat.completions.create(**kwargs))
+                    completion = self._parse(await self._send(client, body))
         except Exception as exc:
             kind, _, status = classify(exc)
             message = _describe(exc, self._secrets)
@@ -242,7 +309,12 @@ class OpenAIBackend(Backend):
         return list(await asyncio.gather(*(self._one(r) for r in requests)))
 
     async def aclose(self) -> None:
-        await self._client.close()
+        """Leave the server (the last backend on it closes its clients); a given ``client=`` is closed."""
+        self._bound.clear()
+        if self._address is None:
+            await self._client.close()
+        else:
+            await servers.leave(self._address, self)
 
 
 def _describe(exc: BaseException, secrets: Sequence[str] = ()) -> str:

@@ -128,7 +128,13 @@ class ModelSpec(Strict):
     model: str | None = Field(None, description="model id or path; the backend's default when omitted")
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
     api_key: str | None = Field(None, description="only as a ${ENV_VAR} reference")
-    max_concurrency: int = Field(16, ge=1, le=4096, description="requests in flight to this model")
+    max_concurrency: int = Field(
+        16,
+        ge=1,
+        le=4096,
+        description="requests in flight to this model; models on one OpenAI-compatible server (same base_url and "
+        "key) share its connections, with at most the largest max_concurrency among them in flight together",
+    )
     timeout_s: float = Field(120.0, gt=0, le=3600)
     max_retries: int = Field(4, ge=0, le=20, description="retries after the first attempt")
     options: dict[str, Any] = Field(default_factory=dict, description="backend-specific settings")
