@@ -6,7 +6,7 @@ exponential back-off with jitter), up to ``max_retries`` times; then the call is
 :class:`~agents.types.CallFailure`. The first attempt runs outside tenacity, whose ``AsyncRetrying`` is built only
 once a call has failed: the calls that succeed at once (nearly all) pay none of its set-up.
 
-Backends on one server (equal ``base_url`` and resolved key) share its clients (httpx pools of at most 8
+Backends on one server (equal ``base_url`` and resolved key) share its clients (httpx pools of at most 2
 connections each) and one in-flight limit, the largest ``max_concurrency`` among them; each also stays within its
 own (:mod:`agents.servers`).
 

@@ -15,7 +15,7 @@ The contract:
   server slot).
 - **Clients per event loop.** httpx connections belong to the loop that opened them, and tests run many loops,
   so a :class:`Server` (clients + limiter) exists per (loop, address), made on the first request on that loop.
-  Its connections are spread over ``ceil(limit / CONNECTIONS_PER_POOL)`` clients (8 connections each at most:
+  Its connections are spread over ``ceil(limit / CONNECTIONS_PER_POOL)`` clients (2 connections each at most:
   one pool's CPU per request grows with its size, see :data:`CONNECTIONS_PER_POOL`), each made when a request
   first needs it, with httpx ``max_connections`` and ``max_keepalive_connections`` set to its share (httpx keeps
   only 20 alive by default). When the limit grows under live clients, later requests get new clients sized to it
@@ -58,9 +58,11 @@ class ServerAddress:
 
 #: connections per httpx pool. httpcore scans every connection of a pool for every request it queues, so the
 #: client's CPU per request grows with the pool's size (``benchmarks/bench_client.py``: 32 in flight on one pool
-#: cost 2.5 ms of client CPU per request, on four pools of 8 0.86 ms); a server's limit is spread over
-#: ``ceil(limit / CONNECTIONS_PER_POOL)`` clients, each a pool of at most this many
-CONNECTIONS_PER_POOL = 8
+#: cost 2.5 ms of client CPU per request, on four pools of 8 0.86 ms, on sixteen pools of 2 0.75 ms; in the whole
+#: pipeline at 8 in flight, ``bench_pipeline.py``, pools of 2 against one of 8, alternated: tribunal / raw client
+#: 1.05 and 0.94 against 0.90 and 0.81); a server's limit is spread over ``ceil(limit / CONNECTIONS_PER_POOL)``
+#: clients, each a pool of at most this many
+CONNECTIONS_PER_POOL = 2
 
 
 class Server:

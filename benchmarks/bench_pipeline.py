@@ -31,7 +31,7 @@ Usage::
     python benchmarks/bench_pipeline.py --cells 1000          # quick
     python benchmarks/bench_pipeline.py --latency 0.02        # 20 ms per request on the stub
     python benchmarks/bench_pipeline.py --scripted            # also the no-HTTP scripted run
-    python benchmarks/bench_pipeline.py --profile /tmp/p.html # pyinstrument profile of the tribunal phase
+    python benchmarks/bench_pipeline.py --profile /tmp/p.prof # cProfile of the tribunal phase of the tribunal phase
     python benchmarks/bench_pipeline.py --raw-sweep 8,16,32   # also the raw loop at other concurrencies
 """
 
@@ -235,19 +235,20 @@ def run_tribunal(
     config_path.write_text(yaml.safe_dump(experiment_config(args, base_url, run_dir)), encoding="utf-8")
     profiler = None
     if args.profile and label == "stub":
-        from pyinstrument import Profiler
+        import cProfile
 
-        profiler = Profiler(interval=0.001, async_mode="disabled")
-        profiler.start()
+        profiler = cProfile.Profile()
+        profiler.enable()
     started, cpu = time.perf_counter(), time.process_time()
     summary = asyncio.run(run_experiment(load_experiment(config_path), run_dir, limit=limit or args.cells))
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     if profiler is not None:
-        profiler.stop()
-        Path(args.profile).write_text(profiler.output_html(), encoding="utf-8")
-        text_path = Path(args.profile).with_suffix(".txt")
-        text_path.write_text(profiler.output_text(unicode=True, show_all=False), encoding="utf-8")
-        print(f"  profile written to {args.profile} and {text_path}")
+        import pstats
+
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+        print(f"  cProfile of the tribunal phase written to {args.profile}; top functions by own time:")
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
     maxrss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"summary": summary, "wall_s": wall, "cpu_s": cpu, "maxrss_mb": maxrss_mb}
 
@@ -339,7 +340,7 @@ def main() -> None:
         "--rounds", type=int, default=1, help="alternate tribunal and the raw loop over this many slices of the cells"
     )
     parser.add_argument("--scripted", action="store_true", help="also run on the scripted backend (no HTTP)")
-    parser.add_argument("--profile", help="write a pyinstrument profile of the tribunal phase here (.html)")
+    parser.add_argument("--profile", help="write a cProfile of the tribunal phase here (pstats) and print its top")
     parser.add_argument("--keep", type=Path, help="keep the run directories and request logs here")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     parser.add_argument("--serve-stub", action="store_true", help=argparse.SUPPRESS)

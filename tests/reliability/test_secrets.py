@@ -29,6 +29,9 @@ class EchoServer(ThreadingHTTPServer):
     """An OpenAI-compatible server that leaks the caller's key in its error bodies."""
 
     daemon_threads = True
+    # socketserver's default backlog of 5 overflows when the client opens a server's whole limit of connections at
+    # once (HTTP/1.0: a connection a request), and the kernel then resets the connections it could not queue
+    request_queue_size = 128
 
     def __init__(self, echo_header: bool = False) -> None:
         super().__init__(("127.0.0.1", 0), _EchoHandler)
