@@ -18,7 +18,7 @@ import re
 from collections.abc import Sequence
 
 from agents.base import Backend, GenerationOutput, register_backend
-from agents.types import CallFailure, Completion, FailureKind, GenerationRequest, Usage
+from agents.types import CallFailure, Completion, FailureKind, GenerationRequest, Message, Usage
 from configs.options import ScriptedOptions
 from configs.schema import ModelSpec
 
@@ -39,6 +39,7 @@ class ScriptedBackend(Backend):
         self._delay = options.delay_s
         self._call_log = options.call_log
         self.calls: list[GenerationRequest] = []
+        self._word_counts: dict[int, tuple[Message, int]] = {}
 
     def _answer(self, request: GenerationRequest) -> GenerationOutput:
         conversation = "\n".join(m.content for m in request.messages)
@@ -56,13 +57,23 @@ class ScriptedBackend(Backend):
         finish = self._finish
         if len(words) > request.sampling.max_tokens:
             text, finish = " ".join(words[: request.sampling.max_tokens]), "length"
-        prompt_tokens = sum(len(m.content.split()) for m in request.messages)
+        prompt_tokens = sum(map(self._words, request.messages))
         return Completion(
             text=text,
             finish_reason=finish,
             usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=len(text.split())),
             latency_s=self._delay,
         )
+
+    def _words(self, message: Message) -> int:
+        """A message's word count (the prompt "tokens"), counted once per message object: a judge's system prompt
+        is one object shared by all its requests. Entries hold their message, so an id is not reused meanwhile."""
+        found = self._word_counts.get(id(message))
+        if found is None or found[0] is not message:
+            if len(self._word_counts) >= 1024:
+                self._word_counts.clear()
+            found = self._word_counts[id(message)] = (message, len(message.content.split()))
+        return found[1]
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationOutput]:
         if self._delay:

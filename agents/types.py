@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -144,10 +145,136 @@ GenerationResult = Annotated[Completion | CallFailure, Field(discriminator="kind
 _KEY_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
+def _refuse(value: Any) -> Any:
+    raise TypeError(f"not plain JSON: {type(value).__name__}")
+
+
+#: The same text as :data:`_KEY_ENCODER` for plain JSON data; anything that is not plain JSON (a set, bytes, a
+#: NaN, an object) raises instead, and the caller takes the exact path (pydantic's dump, then the key encoder).
+_PLAIN_ENCODER = json.JSONEncoder(
+    sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_refuse
+)
+#: ``json``'s own string encoder (C), the one :data:`_KEY_ENCODER` applies to every string (``ensure_ascii=False``)
+_quote = json.encoder.encode_basestring
+
+
 def content_key(payload: Any) -> str:
     """A stable 32-hex-digit key of any JSON-serialisable payload."""
     blob = _KEY_ENCODER.encode(payload)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
+
+
+def _message_text(message: Message) -> str:
+    """The key text of one message, ``{"content":…,"role":…}`` (exact path for values that are not plain str)."""
+    role, content = message.role, message.content
+    if type(role) is not str or type(content) is not str:
+        return _KEY_ENCODER.encode(message.model_dump(mode="json"))
+    return f'{{"content":{_quote(content)},"role":{_quote(role)}}}'
+
+
+def _messages(messages: tuple[Message, ...], seen: dict[int, str]) -> list[str]:
+    """The key texts of ``messages``; ``seen`` (one batch's, whose requests are all alive meanwhile, so an id
+    names one object) keeps a text per message object: a judge's system message is shared by its whole batch."""
+    texts = []
+    for message in messages:
+        text = seen.get(id(message))
+        if text is None:
+            text = seen[id(message)] = _message_text(message)
+        texts.append(text)
+    return texts
+
+
+def _sampling_text(sampling: Sampling) -> str | None:
+    """The key text of ``sampling`` (as :meth:`Sampling.model_dump` then the key encoder give it), or ``None``
+    when a value is not of its plain type (then the caller takes the exact path)."""
+    temperature, top_p, max_tokens, seed, stop = (
+        sampling.temperature, sampling.top_p, sampling.max_tokens, sampling.seed, sampling.stop
+    )  # fmt: skip
+    if (
+        type(temperature) is not float
+        or type(top_p) is not float
+        or not (math.isfinite(temperature) and math.isfinite(top_p))
+        or type(max_tokens) is not int
+        or (seed is not None and type(seed) is not int)
+        or type(stop) is not tuple
+        or any(type(s) is not str for s in stop)
+    ):
+        return None
+    return (
+        f'{{"max_tokens":{max_tokens},"seed":{"null" if seed is None else seed},'
+        f'"stop":[{",".join(map(_quote, stop))}],"temperature":{temperature!r},"top_p":{top_p!r}}}'
+    )
+
+
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``value`` is JSON made of exactly dicts with ``str`` keys, lists, tuples, str, int, float, bool and
+    None. Anything else takes the exact path: pydantic's dump turns other keys into strings (``2`` → ``"2"``,
+    ``None`` → ``"None"``, which sort and read differently from what the encoder writes) and other values into
+    what it chooses."""
+    if type(value) is not dict and type(value) is not list and type(value) is not tuple:
+        return type(value) in _LEAVES
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is dict:
+            for key in item:
+                if type(key) is not str:
+                    return False
+            item = item.values()
+        for inner in item:
+            kind = type(inner)
+            if kind is dict or kind is list or kind is tuple:
+                stack.append(inner)
+            elif kind not in _LEAVES:
+                return False
+    return True
+
+
+def _schema_text(schema: dict[str, Any] | None, schemas: dict[tuple[tuple[str, int], ...], str | None]) -> str | None:
+    """The key text of a plain schema, else ``None``. ``schemas`` (one batch's) keeps it by the schema's entries
+    and the ids of their values: a judge's requests each hold a shallow copy of its one schema (pydantic copies
+    the dict), so their values are the same objects, alive and unchanged while the batch is keyed."""
+    if schema is None:
+        return "null"
+    entries = tuple((key, id(value)) for key, value in schema.items())
+    if entries in schemas:
+        return schemas[entries]
+    try:
+        text = _PLAIN_ENCODER.encode(schema) if _plain(schema) else None
+    except (TypeError, ValueError):  # a NaN or an infinity
+        text = None
+    schemas[entries] = text
+    return text
+
+
+def _request_text(
+    request: GenerationRequest, seen: dict[int, str], schemas: dict[tuple[tuple[str, int], ...], str | None]
+) -> str:
+    """``_KEY_ENCODER.encode(request.model_dump(mode="json"))``, without building the dump.
+
+    With sorted keys the text is ``{["choices":…,]"json_schema":…,"messages":[…],"sampling":{…},
+    "top_logprobs":…}``; each part is written directly where its values are plain, else the exact path is taken
+    for the whole request, so the text is the same in every case (checked in ``tests/agents/test_request_keys.py``).
+    """
+    sampling = _sampling_text(request.sampling)
+    top, choices, schema = request.top_logprobs, request.choices, request.json_schema
+    if (
+        sampling is not None
+        and (top is None or type(top) is int)
+        and (choices is None or (type(choices) is tuple and all(type(c) is str for c in choices)))
+        and type(request.messages) is tuple
+    ):
+        schema_text = _schema_text(schema, schemas)
+        if schema_text is not None:
+            head = "{" if choices is None else f'{{"choices":[{",".join(map(_quote, choices))}],'
+            return (
+                f'{head}"json_schema":{schema_text},"messages":[{",".join(_messages(request.messages, seen))}],'
+                f'"sampling":{sampling},"top_logprobs":{"null" if top is None else top}}}'
+            )
+    return _KEY_ENCODER.encode(request.model_dump(mode="json"))
 
 
 def request_keys(requests: Sequence[GenerationRequest], model_identity: dict[str, Any]) -> list[str]:
@@ -155,13 +282,16 @@ def request_keys(requests: Sequence[GenerationRequest], model_identity: dict[str
 
     The key is ``content_key({"model": model_identity, "request": request.model_dump(mode="json")})``; with sorted
     keys that text is ``{"model":<identity>,"request":<request>}``, so the hash of the common prefix is computed
-    once and copied for each request.
+    once and copied for each request, and each request's text is written without building its dump
+    (:func:`_request_text`).
     """
     prefix = hashlib.sha256(f'{{"model":{_KEY_ENCODER.encode(model_identity)},"request":'.encode())
-    keys = []
+    keys: list[str] = []
+    seen: dict[int, str] = {}
+    schemas: dict[tuple[tuple[str, int], ...], str | None] = {}
     for request in requests:
         digest = prefix.copy()
-        digest.update(_KEY_ENCODER.encode(request.model_dump(mode="json")).encode("utf-8"))
+        digest.update(_request_text(request, seen, schemas).encode("utf-8"))
         digest.update(b"}")
         keys.append(digest.hexdigest()[:32])
     return keys

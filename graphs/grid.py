@@ -93,14 +93,16 @@ def expand_grid(experiment: Experiment, prompts: Sequence[GridPrompt] | None = N
         yield from _given_cells(experiment, prompts)
         return
     for model in generator_models(experiment):
+        model_identity = model.identity()
         for persona in personas:
             for target_id, target_category, template_id, style, language, messages in _questions(
                 experiment, persona, prompts
             ):
+                dumped = [m.model_dump() for m in messages]  # the same for every repeat
                 for repeat in range(config.grid.repeats):
                     identity: dict[str, Any] = {
-                        "model": model.identity(),
-                        "messages": [m.model_dump() for m in messages],
+                        "model": model_identity,
+                        "messages": dumped,
                         "sampling": sampling,
                         "language": language,
                         "repeat": repeat,

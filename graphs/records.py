@@ -24,6 +24,8 @@ library only, so that ``analysis`` reads runs without importing this module); th
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -47,6 +49,8 @@ from graphs.tables import (
 )
 from raters.aggregate import Aggregate
 from raters.types import Rating, rating_key
+
+_quote = json.encoder.encode_basestring  # the key encoder's own string encoder (ensure_ascii=False)
 
 # ---------------------------------------------------------------------------------------------------- records
 #: A baseline cell's persona id, kind and category: the label configs reserve, so no persona can be pooled with it.
@@ -214,12 +218,21 @@ def cell_key(identity: dict[str, Any]) -> str:
     return content_key(identity)
 
 
-@lru_cache(maxsize=1 << 14)
 def generation_key(cell_key: str, round_: int, rewriter: str | None = None) -> str:
     """The key of one version of a cell's reply (memoised: a run asks for each key three times).
 
     The cell key holds the generator's identity; ``rewriter`` is the identity label of a rewriter that is not the
     cell's generator (see :func:`model_key_label`)."""
+    return _generation_key(cell_key, round_, rewriter)  # one memo entry whether `rewriter` was passed or not
+
+
+@lru_cache(maxsize=1 << 14)
+def _generation_key(cell_key: str, round_: int, rewriter: str | None) -> str:
+    if type(cell_key) is str and type(round_) is int and (rewriter is None or type(rewriter) is str):
+        # content_key's text, written directly: {"cell":…[,"rewriter":…],"round":…} (keys sorted)
+        middle = "" if rewriter is None else f',"rewriter":{_quote(rewriter)}'
+        text = f'{{"cell":{_quote(cell_key)}{middle},"round":{round_}}}'
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
     if rewriter is None:
         return content_key({"cell": cell_key, "round": round_})
     return content_key({"cell": cell_key, "round": round_, "rewriter": rewriter})

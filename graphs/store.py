@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -20,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from agents.types import CallFailure, Completion, GenerationRequest
+from agents.types import CallFailure, Completion, GenerationRequest, Message, Sampling
 from graphs.records import (
     DDL,
     RETRIED_CALL_OUTCOMES,
@@ -181,7 +182,7 @@ class TranscriptStore:
             (
                 c.key, c.model, c.persona_id, c.persona_kind, c.persona_category, c.persona_gender, c.target_id,
                 c.target_category, c.template_id, c.template_style, c.language, c.repeat, int(c.is_baseline), c.seed,
-                json.dumps([m.model_dump() for m in c.messages], ensure_ascii=False), now,
+                messages_json(c.messages), now,
             )
             for c in cells
         ]  # fmt: skip
@@ -389,8 +390,8 @@ def _generation_row(rewrite: Rewrite, backends: dict[str, str], refusals: dict[s
         rewrite.parent_key,
         rewrite.model,
         backends.get(rewrite.model, "given" if rewrite.cell.given is not None else "unknown"),
-        json.dumps([m.model_dump() for m in request.messages], ensure_ascii=False),
-        json.dumps(request.sampling.model_dump(mode="json")),
+        messages_json(request.messages),
+        params_json(request.sampling),
         result.text if is_completion else None,
         result.outcome,
         result.finish_reason if is_completion else None,
@@ -402,6 +403,45 @@ def _generation_row(rewrite: Rewrite, backends: dict[str, str], refusals: dict[s
         _flag(refusals.get(key)),
         now,
     )
+
+
+#: ``json.dumps``'s own string encoders (C): ``ensure_ascii=False`` (messages) and the default (params)
+_quote, _quote_ascii = json.encoder.encode_basestring, json.encoder.encode_basestring_ascii
+
+
+def messages_json(messages: Sequence[Message]) -> str:
+    """``json.dumps([m.model_dump() for m in messages], ensure_ascii=False)``, written directly where role and
+    content are plain strings."""
+    parts = []
+    for message in messages:
+        role, content = message.role, message.content
+        if type(role) is str and type(content) is str:
+            parts.append(f'{{"role": {_quote(role)}, "content": {_quote(content)}}}')
+        else:
+            parts.append(json.dumps(message.model_dump(), ensure_ascii=False))
+    return f"[{', '.join(parts)}]"
+
+
+def params_json(sampling: Sampling) -> str:
+    """``json.dumps(sampling.model_dump(mode="json"))``, written directly where every value has its plain type."""
+    temperature, top_p, max_tokens, seed, stop = (
+        sampling.temperature, sampling.top_p, sampling.max_tokens, sampling.seed, sampling.stop
+    )  # fmt: skip
+    if (
+        type(temperature) is float
+        and type(top_p) is float
+        and math.isfinite(temperature)
+        and math.isfinite(top_p)
+        and type(max_tokens) is int
+        and (seed is None or type(seed) is int)
+        and type(stop) is tuple
+        and all(type(s) is str for s in stop)
+    ):
+        return (
+            f'{{"temperature": {temperature!r}, "top_p": {top_p!r}, "max_tokens": {max_tokens}, '
+            f'"seed": {"null" if seed is None else seed}, "stop": [{", ".join(map(_quote_ascii, stop))}]}}'
+        )
+    return json.dumps(sampling.model_dump(mode="json"))
 
 
 def _flag(value: bool | None) -> int | None:

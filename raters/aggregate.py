@@ -14,13 +14,14 @@ An aggregate with no scored rater has ``outcome = "no_scores"`` and no score.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from raters.types import Rating
+from raters.types import Rating, RatingOutcome
 
 Method = Literal["mean", "median", "majority"]
 
@@ -60,19 +61,25 @@ def aggregate(ratings: Iterable[Rating], method: Method = "mean", threshold: flo
     groups: dict[tuple[str, str], list[Rating]] = {}
     names: dict[int, str] = {}  # the string form of each rater identity, rendered once
     for rating in ratings:
-        groups.setdefault((rating.item_key, rating.dimension), []).append(rating)
+        key = (rating.item_key, rating.dimension)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [rating]
+        else:
+            group.append(rating)
         if id(rating.rater) not in names:
             names[id(rating.rater)] = str(rating.rater)
+    scored_outcome = RatingOutcome.SCORED
     out = []
     for (item_key, dimension), group in groups.items():
-        scored = [r for r in group if r.scored and r.score is not None]
+        scored = [r for r in group if r.outcome == scored_outcome and r.score is not None]
         scores = [r.score for r in scored if r.score is not None]
         score: float | None = None
         outcome: Literal["scored", "no_scores", "tie"] = "scored"
         if not scores:
             outcome = "no_scores"
         elif method == "mean":
-            score = statistics.fmean(scores)
+            score = math.fsum(scores) / len(scores)  # statistics.fmean's own formula, without its call overhead
         elif method == "median":
             score = float(statistics.median(scores))
         elif method == "majority":

@@ -41,7 +41,6 @@ Options (:class:`configs.options.LLMJudgeOptions`, checked by ``tribunal validat
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,12 +51,13 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from agents.model_text import first_json_object, quote_as_data
+from agents.model_text import quote_as_data
 from agents.types import CallFailure, Completion, FailureKind, GenerationRequest, Message, Sampling, content_key
 from configs.base import fill_placeholders
 from configs.options import LLMJudgeOptions
 from configs.schema import RaterSpec
 from raters.base import Rater
+from raters.judge_replies import any_label_rating, one_line, reply_object, weighted_scale_value
 from raters.refusal_patterns import looks_like_refusal
 from raters.registry import register_rater
 from raters.rubric import Rubric
@@ -86,6 +86,13 @@ def load_prompts() -> dict[str, Any]:
 def load_profile_prompts() -> dict[str, Any]:
     with PROFILE_PROMPTS_FILE.open(encoding="utf-8") as handle:
         return yaml.safe_load(handle)
+
+
+#: json-mode user messages by (prompts, keys, context setting, text, prompt, language): see
+#: :meth:`LLMJudge._json_user`; the prompts dict itself is in the key (held there), so a reloaded prompts file
+#: never meets a message rendered from the old one
+_JSON_USERS: dict[tuple[int, str, bool, str, str | None, str], tuple[dict[str, Any], Message]] = {}
+_MEMO_SIZE = 1024
 
 
 @dataclass
@@ -243,11 +250,23 @@ class LLMJudge(Rater):
         return context
 
     def json_request(self, item: RatingItem) -> GenerationRequest:
-        user = fill_placeholders(  # one pass: a request holding "{text}" is not filled with the text
-            load_prompts()["json_user"], context=self._context(item), text=quote_as_data(item.text), keys=self._keys()
-        )
-        messages = (self._system_for(item), Message(role="user", content=user))
+        messages = (self._system_for(item), self._json_user(item))
         return GenerationRequest(messages=messages, sampling=self.sampling, json_schema=self.schema)
+
+    def _json_user(self, item: RatingItem) -> Message:
+        """The user message of a json-mode request. The judges of a panel that ask for the same keys with the same
+        context setting send the same message about an item: it is rendered (and quoted) once and shared."""
+        keys, prompts = self._keys(), load_prompts()
+        memo = (id(prompts), keys, self.with_context, item.text, item.prompt, item.language)
+        found = _JSON_USERS.get(memo)
+        if found is None or found[0] is not prompts:
+            user = fill_placeholders(  # one pass: a request holding "{text}" is not filled with the text
+                prompts["json_user"], context=self._context(item), text=quote_as_data(item.text), keys=keys
+            )
+            if len(_JSON_USERS) >= _MEMO_SIZE:
+                _JSON_USERS.clear()
+            found = _JSON_USERS[memo] = (prompts, Message(role="user", content=user))
+        return found[1]
 
     def score_request(self, item: RatingItem, dimension: str) -> GenerationRequest:
         assert self.rubric is not None
@@ -337,9 +356,9 @@ class LLMJudge(Rater):
         if result.finish_reason == "content_filter":
             return self._all_unscored(item, RatingOutcome.CONTENT_FILTER, cost, raw=result.text or None)
         try:
-            reply = self.reply_model.model_validate(first_json_object(result.text))
+            reply = self.reply_model.model_validate(reply_object(result.text))
         except (ValueError, ValidationError) as exc:
-            error = _one_line(exc)
+            error = one_line(exc)
             if result.finish_reason == "length":
                 return self._all_unscored(item, RatingOutcome.TRUNCATED, cost, raw=result.text, rationale=error)
             if "{" not in result.text and looks_like_refusal(result.text):
@@ -431,52 +450,3 @@ class LLMJudge(Rater):
                 outcome = RatingOutcome.PARSE_ERROR
             ratings.append(self.unscored(item, dimension, outcome, raw=result.text, **cost.fields()))
         return ratings
-
-
-def weighted_scale_value(completion: Completion, lo: int, hi: int) -> tuple[float, dict[str, float]] | None:
-    """G-Eval: the probability-weighted mean of the scale's values at the reply's first scale token.
-
-    Returns:
-        ``(expected value, {value: probability})`` with probabilities renormalised over the scale's tokens, or
-        ``None`` when the reply has no logprobs or no scale token.
-    """
-    if not completion.logprobs:
-        return None
-    values = {str(v): v for v in range(lo, hi + 1)}
-    for token in completion.logprobs:
-        if token.token.strip() not in values:
-            continue
-        alternatives = token.top or [(token.token, token.logprob)]
-        mass: dict[int, float] = {}
-        for text, logprob in alternatives:
-            key = text.strip()
-            if key in values:
-                mass[values[key]] = mass.get(values[key], 0.0) + math.exp(logprob)
-        if token.token.strip() not in {str(v) for v in mass}:
-            mass[values[token.token.strip()]] = math.exp(token.logprob)
-        total = sum(mass.values())
-        expected = sum(v * p for v, p in mass.items()) / total
-        return expected, {str(v): round(p / total, 6) for v, p in sorted(mass.items())}
-    return None
-
-
-def any_label_rating(rater: Rater, item: RatingItem, labels: list[Rating], dimension: str, scale: str) -> Rating:
-    """The derived "any label flagged" rating of a multilabel rubric.
-
-    Flagged (1) when any scored label is flagged; not flagged (0) only when every label was scored and none is;
-    otherwise unscored with the first unscored label's outcome, because a missing verdict is not a "safe" one.
-    """
-    flagged = [r for r in labels if r.scored and r.score == 1.0]
-    if flagged:
-        return rater.scored(item, dimension, 1.0, raw=",".join(r.dimension for r in flagged), scale=scale)
-    missing = [r for r in labels if not r.scored]
-    if missing:
-        return rater.unscored(item, dimension, missing[0].outcome, rationale=f"{len(missing)} label(s) unscored")
-    return rater.scored(item, dimension, 0.0, raw="", scale=scale)
-
-
-def _one_line(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        parts = [f"{'.'.join(str(p) for p in e['loc']) or 'reply'}: {e['msg']}" for e in exc.errors(include_url=False)]
-        return "; ".join(parts)[:500]
-    return " ".join(str(exc).split())[:500]

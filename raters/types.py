@@ -7,11 +7,15 @@ failure can be stored or aggregated as a number.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agents.types import content_key
+
+_quote = json.encoder.encode_basestring  # the key encoder's own string encoder (ensure_ascii=False)
 
 
 class RatingOutcome(StrEnum):
@@ -107,8 +111,16 @@ def profile_label(profile: dict[str, str]) -> str:
 
 
 def rating_key(item_key: str, rater: RaterIdentity | str, dimension: str) -> str:
-    """Content-addressed key of one rating: the rated item, the rater's full identity and the dimension."""
-    return content_key({"item": item_key, "rater": str(rater), "dimension": dimension})
+    """Content-addressed key of one rating: the rated item, the rater's full identity and the dimension.
+
+    ``content_key({"item": item_key, "rater": str(rater), "dimension": dimension})``, its text written directly
+    (sorted keys: dimension, item, rater) where all three are plain strings.
+    """
+    rater = str(rater)
+    if type(item_key) is not str or type(dimension) is not str:
+        return content_key({"item": item_key, "rater": rater, "dimension": dimension})
+    text = f'{{"dimension":{_quote(dimension)},"item":{_quote(item_key)},"rater":{_quote(rater)}}}'
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 class Rating(BaseModel):
