@@ -267,3 +267,59 @@ def test_a_gate_of_the_whole_panel_reads_the_judges_verdicts_and_decides_as_when
     assert reading.stop_reasons == aggregating.stop_reasons == {"below_threshold": 9}
     assert reading.rewrites == aggregating.rewrites == 3
     assert _rows(tmp_path / "reading") == _rows(tmp_path / "aggregating")
+
+
+class SteadyServer:
+    """Answers one request at a time, and only while as many are in flight as the run can have: the servers' limit,
+    or fewer when fewer can be sent (the generations not yet answered, and two judges of each one answered whose
+    judges are not): a run that ever lets the requests in flight fall below that stalls here."""
+
+    def __init__(self, limit: int, cells: int, judges: int) -> None:
+        self.limit, self.cells, self.judges = limit, cells, judges
+        self.in_flight = self.peak = 0
+        self.answered = {"generation": 0, "judge": 0}
+        self.releasing = False
+        self.changed: asyncio.Condition | None = None
+
+    def sendable(self) -> int:
+        generated, judged = self.answered["generation"], self.answered["judge"]
+        return (self.cells - generated) + (self.judges * generated - judged)
+
+    def _full(self) -> bool:
+        return not self.releasing and self.in_flight == min(self.limit, self.sendable())
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        kind = _kind(body)
+        self.changed = self.changed or asyncio.Condition()
+        async with self.changed:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            self.changed.notify_all()
+            try:
+                await asyncio.wait_for(self.changed.wait_for(self._full), WAIT_S)
+            except TimeoutError:
+                pytest.fail(f"{self.in_flight} in flight while {self.sendable()} could be, limit {self.limit}")
+            self.releasing = True
+        async with self.changed:
+            self.in_flight -= 1
+            self.answered[kind] += 1
+            self.releasing = False
+            self.changed.notify_all()
+        return httpx.Response(200, json=_completion(body, kind))
+
+
+@respx.mock
+def test_the_requests_in_flight_stay_at_the_servers_limit_until_fewer_are_left(tmp_path, write_config):
+    # 9 cells, each a generation and two LLM judges, every model on one server that takes 3 at once; no run:
+    # tuning (the defaults: one chunk of 9 here). Staged chunks would stall when a generation stage ran dry.
+    server = SteadyServer(limit=3, cells=9, judges=2)
+    respx.post(f"{URL}/chat/completions").mock(side_effect=server)
+    config = flow_config(mitigation=False)
+    del config["run"]
+    for model in config["models"]:
+        model["max_concurrency"] = 3
+    summary = asyncio.run(run_experiment(load_experiment(write_config(config)), tmp_path / "run"))
+
+    assert summary.outcomes == {"ok": 9}
+    assert server.answered == {"generation": 9, "judge": 18} and server.peak == 3
