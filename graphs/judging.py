@@ -125,13 +125,14 @@ class Relay:
         self.streamed = tuple(i for i, rater in enumerate(panel.raters) if answers_each_request(rater.backend))
         self._raters = panel.raters
         self._started: dict[str, list[asyncio.Future[list[Rating]]]] = {}
+        self._closed = False
 
     def __bool__(self) -> bool:
         return bool(self.streamed)
 
     def submit(self, item: RatingItem) -> None:
-        """Start every per-request judge on ``item`` now (once per item key)."""
-        if self.streamed and item.key not in self._started:
+        """Start every per-request judge on ``item`` now (once per item key; nothing once the chunk has ended)."""
+        if self.streamed and not self._closed and item.key not in self._started:
             self._started[item.key] = [asyncio.ensure_future(rate_with(self._raters[i], [item])) for i in self.streamed]
 
     async def collect(self, items: Sequence[RatingItem]) -> dict[int, list[Rating]]:
@@ -147,7 +148,9 @@ class Relay:
         }
 
     def cancel(self) -> None:
-        """Cancel the judges still running (a chunk that ended without collecting them: cancelled or failed)."""
+        """Cancel the judges still running (a chunk that ended without collecting them: cancelled or failed); a
+        call of the chunk still returning afterwards starts no judge."""
+        self._closed = True
         for futures in self._started.values():
             for future in futures:
                 future.cancel()
