@@ -160,8 +160,29 @@ _quote = json.encoder.encode_basestring
 
 def content_key(payload: Any) -> str:
     """A stable 32-hex-digit key of any JSON-serialisable payload."""
-    blob = _KEY_ENCODER.encode(payload)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
+    return text_key(_KEY_ENCODER.encode(payload))
+
+
+def text_key(text: str) -> str:
+    """:func:`content_key` of a payload whose key text is already written (sorted keys, no spaces, as
+    :data:`_KEY_ENCODER` writes it): the fast paths that write a key's text directly hash it here."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def plain_sampling(sampling: Sampling) -> bool:
+    """Every value of ``sampling`` has its plain type (finite floats, ints, a tuple of str): the fast paths that
+    write its JSON directly (request keys, the stored ``params``) may; otherwise they take pydantic's dump."""
+    temperature, top_p, stop = sampling.temperature, sampling.top_p, sampling.stop
+    return (
+        type(temperature) is float
+        and type(top_p) is float
+        and math.isfinite(temperature)
+        and math.isfinite(top_p)
+        and type(sampling.max_tokens) is int
+        and (sampling.seed is None or type(sampling.seed) is int)
+        and type(stop) is tuple
+        and all(type(s) is str for s in stop)
+    )
 
 
 def _message_text(message: Message) -> str:
@@ -187,19 +208,11 @@ def _messages(messages: tuple[Message, ...], seen: dict[int, str]) -> list[str]:
 def _sampling_text(sampling: Sampling) -> str | None:
     """The key text of ``sampling`` (as :meth:`Sampling.model_dump` then the key encoder give it), or ``None``
     when a value is not of its plain type (then the caller takes the exact path)."""
+    if not plain_sampling(sampling):
+        return None
     temperature, top_p, max_tokens, seed, stop = (
         sampling.temperature, sampling.top_p, sampling.max_tokens, sampling.seed, sampling.stop
     )  # fmt: skip
-    if (
-        type(temperature) is not float
-        or type(top_p) is not float
-        or not (math.isfinite(temperature) and math.isfinite(top_p))
-        or type(max_tokens) is not int
-        or (seed is not None and type(seed) is not int)
-        or type(stop) is not tuple
-        or any(type(s) is not str for s in stop)
-    ):
-        return None
     return (
         f'{{"max_tokens":{max_tokens},"seed":{"null" if seed is None else seed},'
         f'"stop":[{",".join(map(_quote, stop))}],"temperature":{temperature!r},"top_p":{top_p!r}}}'

@@ -24,7 +24,6 @@ library only, so that ``analysis`` reads runs without importing this module); th
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -33,7 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from agents.types import CallFailure, Completion, GenerationRequest, Message, Sampling, content_key
+from agents.types import CallFailure, Completion, GenerationRequest, Message, Sampling, content_key, text_key
 from configs.base import BASELINE_LABEL
 from graphs.tables import (
     CONFIG_FILENAME,
@@ -232,7 +231,7 @@ def _generation_key(cell_key: str, round_: int, rewriter: str | None) -> str:
         # content_key's text, written directly: {"cell":…[,"rewriter":…],"round":…} (keys sorted)
         middle = "" if rewriter is None else f',"rewriter":{_quote(rewriter)}'
         text = f'{{"cell":{_quote(cell_key)}{middle},"round":{round_}}}'
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+        return text_key(text)
     if rewriter is None:
         return content_key({"cell": cell_key, "round": round_})
     return content_key({"cell": cell_key, "round": round_, "rewriter": rewriter})

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -21,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from agents.types import CallFailure, Completion, GenerationRequest, Message, Sampling
+from agents.types import CallFailure, Completion, GenerationRequest, Message, Sampling, plain_sampling
 from graphs.records import (
     DDL,
     RETRIED_CALL_OUTCOMES,
@@ -424,19 +423,10 @@ def messages_json(messages: Sequence[Message]) -> str:
 
 def params_json(sampling: Sampling) -> str:
     """``json.dumps(sampling.model_dump(mode="json"))``, written directly where every value has its plain type."""
-    temperature, top_p, max_tokens, seed, stop = (
-        sampling.temperature, sampling.top_p, sampling.max_tokens, sampling.seed, sampling.stop
-    )  # fmt: skip
-    if (
-        type(temperature) is float
-        and type(top_p) is float
-        and math.isfinite(temperature)
-        and math.isfinite(top_p)
-        and type(max_tokens) is int
-        and (seed is None or type(seed) is int)
-        and type(stop) is tuple
-        and all(type(s) is str for s in stop)
-    ):
+    if plain_sampling(sampling):
+        temperature, top_p, max_tokens, seed, stop = (
+            sampling.temperature, sampling.top_p, sampling.max_tokens, sampling.seed, sampling.stop
+        )  # fmt: skip
         return (
             f'{{"temperature": {temperature!r}, "top_p": {top_p!r}, "max_tokens": {max_tokens}, '
             f'"seed": {"null" if seed is None else seed}, "stop": [{", ".join(map(_quote_ascii, stop))}]}}'

@@ -7,13 +7,12 @@ failure can be stored or aggregated as a number.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from agents.types import content_key
+from agents.types import content_key, text_key
 
 _quote = json.encoder.encode_basestring  # the key encoder's own string encoder (ensure_ascii=False)
 
@@ -120,7 +119,7 @@ def rating_key(item_key: str, rater: RaterIdentity | str, dimension: str) -> str
     if type(item_key) is not str or type(dimension) is not str:
         return content_key({"item": item_key, "rater": rater, "dimension": dimension})
     text = f'{{"dimension":{_quote(dimension)},"item":{_quote(item_key)},"rater":{_quote(rater)}}}'
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+    return text_key(text)
 
 
 class Rating(BaseModel):
