@@ -109,6 +109,14 @@ def first_json_object(text: str) -> dict[str, Any]:
     Raises:
         ValueError: the text contains no JSON object.
     """
+    if text[:1] == "{":  # the common case, a reply that is one object: the search below would find it first too
+        try:
+            value = json.loads(text)
+        except ValueError:
+            pass
+        else:
+            if isinstance(value, dict):
+                return value
     for value in json_values(text, "{"):
         if isinstance(value, dict):
             return value

@@ -1,16 +1,13 @@
-"""Reading an LLM judge's reply: the JSON object it carries, the G-Eval expectation over a rating scale's logprobs,
+"""Reading an LLM judge's reply: the G-Eval expectation over a rating scale's logprobs,
 the derived "any label" rating of a multilabel rubric, and a validation error as one line (:mod:`raters.llm_judge`
 asks; this module reads what comes back)."""
 
 from __future__ import annotations
 
-import json
 import math
-from typing import Any
 
 from pydantic import ValidationError
 
-from agents.model_text import first_json_object
 from agents.types import Completion
 from raters.base import Rater
 from raters.types import Rating, RatingItem
@@ -56,20 +53,6 @@ def any_label_rating(rater: Rater, item: RatingItem, labels: list[Rating], dimen
     if missing:
         return rater.unscored(item, dimension, missing[0].outcome, rationale=f"{len(missing)} label(s) unscored")
     return rater.scored(item, dimension, 0.0, raw="", scale=scale)
-
-
-def reply_object(text: str) -> dict[str, Any]:
-    """:func:`~agents.model_text.first_json_object`, with the common case first: a reply that is one JSON object
-    (the same object: parsing the whole text from its first ``{`` is what the general search does first)."""
-    if text[:1] == "{":
-        try:
-            value = json.loads(text)
-        except ValueError:
-            pass
-        else:
-            if isinstance(value, dict):
-                return value
-    return first_json_object(text)
 
 
 def one_line(exc: Exception) -> str:

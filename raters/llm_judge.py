@@ -51,13 +51,13 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from agents.model_text import quote_as_data
+from agents.model_text import first_json_object, quote_as_data
 from agents.types import CallFailure, Completion, FailureKind, GenerationRequest, Message, Sampling, content_key
 from configs.base import fill_placeholders
 from configs.options import LLMJudgeOptions
 from configs.schema import RaterSpec
 from raters.base import Rater
-from raters.judge_replies import any_label_rating, one_line, reply_object, weighted_scale_value
+from raters.judge_replies import any_label_rating, one_line, weighted_scale_value
 from raters.refusal_patterns import looks_like_refusal
 from raters.registry import register_rater
 from raters.rubric import Rubric
@@ -356,7 +356,7 @@ class LLMJudge(Rater):
         if result.finish_reason == "content_filter":
             return self._all_unscored(item, RatingOutcome.CONTENT_FILTER, cost, raw=result.text or None)
         try:
-            reply = self.reply_model.model_validate(reply_object(result.text))
+            reply = self.reply_model.model_validate(first_json_object(result.text))
         except (ValueError, ValidationError) as exc:
             error = one_line(exc)
             if result.finish_reason == "length":
