@@ -13,15 +13,15 @@ A cell with a given text (``grid.prompts`` with ``rate: prompt``) calls no model
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
 from agents.base import Backend
 from agents.types import CallFailure, Completion, Sampling
-from graphs.judging import answers_each_request, item_for, rating_items
+from graphs.judging import generate_flowing, item_for, rating_items
 from graphs.records import generation_key
 from graphs.state import ExperimentState
+from raters.types import RatingItem
 
 
 def build_render(sampling: Sampling) -> Any:
@@ -45,30 +45,14 @@ def build_generate(backends: Mapping[str, Backend]) -> Any:
                 results[index] = Completion(text=cell.given, finish_reason="given", attempts=0)
                 continue
             by_model.setdefault(cell.model, []).append(index)
-        relay = state.get("relay")
 
-        async def batch(model: str, indices: list[int]) -> None:
-            outputs = await backends[model].generate([requests[i] for i in indices])
-            if len(outputs) != len(indices):
-                raise RuntimeError(f"backend returned {len(outputs)} results for {len(indices)} requests")
-            for index, output in zip(indices, outputs, strict=True):
-                results[index] = output
+        def item_of(index: int, reply: Completion) -> RatingItem:
+            cell = cells[index]
+            return item_for(generation_key(cell.key, 0), reply.text, cell.messages, cell.language, cell.profile)
 
-        async def one(model: str, index: int) -> None:
-            await batch(model, [index])
-            output = results[index]
-            if isinstance(output, Completion) and output.outcome == "ok":
-                cell = cells[index]
-                key = generation_key(cell.key, 0)
-                relay.submit(item_for(key, output.text, cell.messages, cell.language, cell.profile))
-
-        calls = []
-        for model, indices in by_model.items():
-            if relay and answers_each_request(backends[model]):
-                calls.extend(one(model, i) for i in indices)
-            else:
-                calls.append(batch(model, indices))
-        await asyncio.gather(*calls)
+        groups = [(backends[model], indices) for model, indices in by_model.items()]
+        for index, reply in (await generate_flowing(groups, requests, state.get("relay"), item_of)).items():
+            results[index] = reply
         done = [r for r in results if r is not None]
         return {"results": done, "pending": rating_items(cells, done)}
 

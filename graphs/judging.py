@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
-from agents.base import Backend
+from agents.base import Backend, GenerationOutput
 from agents.cached import PER_REQUEST_KINDS
-from agents.types import CallFailure, Completion
+from agents.types import CallFailure, Completion, GenerationRequest
 from graphs.records import Cell, generation_key
 from graphs.state import ExperimentState
 from raters.aggregate import Aggregate, aggregate
@@ -155,6 +155,40 @@ class Relay:
             for future in futures:
                 future.cancel()
         self._started.clear()
+
+
+async def generate_flowing(
+    groups: Iterable[tuple[Backend, list[int]]],
+    requests: Mapping[int, GenerationRequest] | Sequence[GenerationRequest],
+    relay: Relay | None,
+    item_of: Callable[[int, Completion], RatingItem],
+) -> dict[int, GenerationOutput]:
+    """Index → reply for the requests of every group (a backend and the indices it answers), the groups
+    concurrently, each group's requests to its backend as one batch; with a relay, a server backend's requests
+    leave one by one and each reply with text goes to the relay as it returns (``item_of``: its rating item).
+    What ``generate`` and ``rewrite`` send their calls through."""
+    replies: dict[int, GenerationOutput] = {}
+
+    async def batch(backend: Backend, indices: list[int]) -> None:
+        outputs = await backend.generate([requests[i] for i in indices])
+        if len(outputs) != len(indices):
+            raise RuntimeError(f"backend returned {len(outputs)} results for {len(indices)} requests")
+        replies.update(zip(indices, outputs, strict=True))
+
+    async def one(backend: Backend, index: int) -> None:
+        await batch(backend, [index])
+        reply = replies[index]
+        if relay is not None and isinstance(reply, Completion) and reply.outcome == "ok":
+            relay.submit(item_of(index, reply))
+
+    calls = []
+    for backend, indices in groups:
+        if relay and answers_each_request(backend):
+            calls.extend(one(backend, i) for i in indices)
+        else:
+            calls.append(batch(backend, indices))
+    await asyncio.gather(*calls)
+    return replies
 
 
 async def judge_relayed(

@@ -28,7 +28,6 @@ generator enters its rewrites' keys.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -38,11 +37,12 @@ from agents.critic import critique_messages
 from agents.rewriter import rewrite_messages
 from agents.types import Completion, GenerationRequest, Sampling
 from configs.schema import MitigationConfig
-from graphs.judging import answers_each_request, item_for
+from graphs.judging import generate_flowing, item_for
 from graphs.records import Critique, Rewrite, Stop, generation_key, model_key_label
 from graphs.state import ExperimentState
 from raters.aggregate import aggregate
 from raters.panel import Panel
+from raters.types import RatingItem
 
 
 @dataclass
@@ -190,29 +190,13 @@ def build_rewrite(backends: Mapping[str, Backend], sampling: Sampling, mitigatio
         rewrites, stops, active, pending = [], [], [], []
         new_current = dict(current)
         label = mitigation.rewriter_label()
-        relay = state.get("relay")
-        replies: dict[int, Any] = {}
 
-        async def batch(backend: Backend, indices: list[int]) -> None:
-            outputs = await backend.generate([requests[i] for i in indices])
-            replies.update(zip(indices, outputs, strict=True))
+        def item_of(index: int, reply: Completion) -> RatingItem:
+            cell = cells[index]
+            return item_for(generation_key(cell.key, round_ + 1, label), reply.text, cell.messages, cell.language)
 
-        async def one(backend: Backend, index: int) -> None:
-            await batch(backend, [index])
-            reply = replies[index]
-            if isinstance(reply, Completion) and reply.outcome == "ok":
-                cell = cells[index]
-                key = generation_key(cell.key, round_ + 1, label)
-                relay.submit(item_for(key, reply.text, cell.messages, cell.language))
-
-        calls = []
-        for model, indices in groups.items():
-            backend = mitigation.rewriter or backends[model]
-            if relay and answers_each_request(backend):
-                calls.extend(one(backend, i) for i in indices)
-            else:
-                calls.append(batch(backend, indices))
-        await asyncio.gather(*calls)
+        calls = [(mitigation.rewriter or backends[model], indices) for model, indices in groups.items()]
+        replies = await generate_flowing(calls, requests, state.get("relay"), item_of)
         for model, indices in groups.items():
             for i in indices:
                 reply, cell = replies[i], cells[i]
