@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from agents.base import Backend
+from agents.openai_compat import server_address
 from configs.schema import ModelSpec, RunConfig
 from graphs.judging import answers_each_request
 
@@ -51,11 +52,12 @@ class RunShape:
 
 
 def server_capacity(specs: Iterable[ModelSpec]) -> int:
-    """Requests the servers of ``specs`` take at once: per ``base_url``, the largest ``max_concurrency`` of its
-    models; summed over servers."""
-    per_server: dict[str | None, int] = {}
+    """Requests the servers of ``specs`` take at once: per server, the largest ``max_concurrency`` of its models,
+    summed over servers. OpenAI-compatible models share a server as :mod:`agents.servers` shares it (the resolved
+    ``base_url`` and key, :func:`agents.openai_compat.server_address`); any other model is its own."""
+    per_server: dict[object, int] = {}
     for spec in specs:
-        key = spec.base_url if spec.backend == "openai" else f"{spec.backend}:{spec.name}"
+        key = server_address(spec) if spec.backend == "openai" else (spec.backend, spec.name)
         per_server[key] = max(per_server.get(key, 0), spec.max_concurrency)
     return sum(per_server.values())
 
@@ -70,11 +72,11 @@ def run_shape(run: RunConfig, backends: Iterable[Backend]) -> RunShape:
         chunk, concurrency, why = VLLM_CHUNK, VLLM_CONCURRENCY, "vLLM offline: one large batch at a time"
     elif backends and all(answers_each_request(b) for b in backends):
         capacity = server_capacity(b.spec for b in backends)
-        chunk = run.chunk_size or DEFAULT_CHUNK
+        chunk = run.chunk_size or DEFAULT_CHUNK  # twice the capacity admitted in chunks of the size used
         concurrency = max(DEFAULT_CONCURRENCY, -(-ADMIT_PER_SLOT * capacity // chunk))
         why = f"servers only: {ADMIT_PER_SLOT} × their capacity of {capacity} requests admitted"
     else:
         chunk, concurrency, why = LOCAL_CHUNK, DEFAULT_CONCURRENCY, "local models"
-    chunk = run.chunk_size if run.chunk_size is not None else chunk
-    concurrency = run.concurrency if run.concurrency is not None else concurrency
+    chunk = run.chunk_size or chunk
+    concurrency = run.concurrency or concurrency
     return RunShape(chunk, concurrency, f"auto ({why})")
